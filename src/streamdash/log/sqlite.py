@@ -1,0 +1,136 @@
+"""The embedded log: one SQLite database per stream, in WAL mode, one row per chunk.
+
+One row per chunk (not per event) keeps the log far from SQLite's per-row ceiling; WAL mode
+lets readers in other processes read while one process appends; `synchronous=FULL` makes a
+commit durable before `append` returns, so an acknowledged event survives kill -9 and power
+loss. Offsets are event offsets: chunk rows are keyed by the offset of their first event.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from streamdash.errors import LogUnavailable
+from streamdash.log.base import Chunk
+
+_STREAM_NAME = re.compile(r"^_?[a-z][a-z0-9_]{0,62}$")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS chunks (
+    start INTEGER PRIMARY KEY,
+    count INTEGER NOT NULL CHECK (count > 0),
+    ingest_us INTEGER NOT NULL,
+    payload BLOB NOT NULL
+)
+"""
+
+
+class SqliteLog:
+    """A durable, multi-process safe log under `directory` (one `<stream>.db` per stream)."""
+
+    def __init__(self, directory: Path, *, synchronous: str = "FULL") -> None:
+        if synchronous not in ("FULL", "NORMAL", "EXTRA"):
+            raise ValueError(f"synchronous must be FULL, NORMAL or EXTRA, got {synchronous!r}")
+        self.directory = directory
+        self.synchronous = synchronous
+        directory.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+
+    # connections are per thread: sqlite3 connections must not cross threads
+    def _connection(self, stream: str) -> sqlite3.Connection:
+        if not _STREAM_NAME.match(stream):
+            raise ValueError(f"invalid stream name {stream!r}")
+        conns: dict[str, sqlite3.Connection] = self._local.__dict__.setdefault("conns", {})
+        conn = conns.get(stream)
+        if conn is None:
+            conn = sqlite3.connect(
+                self.directory / f"{stream}.db", timeout=30.0, isolation_level=None,
+                check_same_thread=True,
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            conn.execute(_SCHEMA)
+            conns[stream] = conn
+        return conn
+
+    def append(self, stream: str, payloads: list[tuple[bytes, int]]) -> list[int]:
+        if not payloads:
+            return []
+        conn = self._connection(stream)
+        now_us = time.time_ns() // 1000
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute(
+                    "SELECT start + count FROM chunks ORDER BY start DESC LIMIT 1"
+                ).fetchone()
+                next_offset = int(row[0]) if row else 0
+                starts: list[int] = []
+                for payload, count in payloads:
+                    if count <= 0:
+                        raise ValueError("a chunk must hold at least one event")
+                    conn.execute(
+                        "INSERT INTO chunks (start, count, ingest_us, payload) VALUES (?,?,?,?)",
+                        (next_offset, count, now_us, payload),
+                    )
+                    starts.append(next_offset)
+                    next_offset += count
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as err:
+            raise LogUnavailable(f"cannot append to log stream {stream!r}: {err}") from err
+        return starts
+
+    def read(self, stream: str, start: int, max_events: int) -> list[Chunk]:
+        if not (self.directory / f"{stream}.db").exists():
+            return []
+        conn = self._connection(stream)
+        try:
+            rows = conn.execute(
+                "SELECT start, count, ingest_us, payload FROM chunks WHERE start >= ? "
+                "ORDER BY start LIMIT 4096",
+                (start,),
+            ).fetchall()
+        except sqlite3.Error as err:
+            raise LogUnavailable(f"cannot read log stream {stream!r}: {err}") from err
+        chunks: list[Chunk] = []
+        total = 0
+        for first, count, ingest_us, payload in rows:
+            if chunks and total + count > max_events:
+                break
+            if not chunks and first != start:
+                raise LogUnavailable(
+                    f"log stream {stream!r}: offset {start} is not a chunk boundary "
+                    f"(next chunk starts at {first}); was the log truncated or replaced?"
+                )
+            chunks.append(Chunk(stream, first, count, ingest_us, bytes(payload)))
+            total += count
+        return chunks
+
+    def end_offset(self, stream: str) -> int:
+        if not (self.directory / f"{stream}.db").exists():
+            return 0
+        row = self._connection(stream).execute(
+            "SELECT start + count FROM chunks ORDER BY start DESC LIMIT 1"
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def streams(self) -> list[str]:
+        return sorted(p.stem for p in self.directory.glob("*.db"))
+
+    def truncate_before(self, stream: str, offset: int) -> int:
+        """Drop whole chunks that end at or before `offset` (retention); return rows removed."""
+        conn = self._connection(stream)
+        cur = conn.execute("DELETE FROM chunks WHERE start + count <= ?", (offset,))
+        return int(cur.rowcount)
+
+    def close(self) -> None:
+        conns: dict[str, sqlite3.Connection] = self._local.__dict__.get("conns", {})
+        for conn in conns.values():
+            conn.close()
+        conns.clear()

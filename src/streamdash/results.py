@@ -1,0 +1,90 @@
+"""What the engine hands to a sink: the contract between `engine/` and `store/`.
+
+The engine is pure (no I/O): it turns log chunks into a `CommitBatch`. The runner hands the
+batch to the sink, which writes results, dead letters, counters, offsets and (optionally) an
+engine checkpoint in ONE transaction — that is what makes results exactly-once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pyarrow as pa
+
+DeadLetterReason = Literal["malformed", "invalid", "too_large", "late", "unknown_stream"]
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+
+@dataclass(frozen=True)
+class ViewSchema:
+    """The result table of one view.
+
+    Table columns, in order: `window_start`, `window_end` (windowed views only), the key
+    columns, the metric columns, then `final` (bool) and `updated_at` (timestamptz).
+    Primary key: (window_start, keys...) for windowed views, (keys...) for running ones.
+    """
+
+    view: str
+    table: str
+    stream: str
+    window: Literal["tumbling", "hopping", "session", "none"]
+    keys: tuple[tuple[str, pa.DataType], ...]
+    metrics: tuple[tuple[str, pa.DataType], ...]
+
+    @property
+    def windowed(self) -> bool:
+        return self.window != "none"
+
+    @property
+    def primary_key(self) -> tuple[str, ...]:
+        keys = tuple(name for name, _ in self.keys)
+        return ("window_start", *keys) if self.windowed else keys
+
+    @property
+    def arrow_schema(self) -> pa.Schema:
+        """Schema of `ViewUpdate.rows` for this view (no `updated_at`: the sink sets it)."""
+        columns: list[tuple[str, pa.DataType]] = []
+        if self.windowed:
+            columns += [("window_start", TIMESTAMP), ("window_end", TIMESTAMP)]
+        columns += [*self.keys, *self.metrics, ("final", pa.bool_())]
+        return pa.schema(columns)
+
+
+@dataclass(frozen=True)
+class ViewUpdate:
+    """Rows of one view that changed in a batch (upserted on the primary key), and rows to
+    delete (session windows that merged into another: their old `window_start` is gone)."""
+
+    view: str
+    rows: pa.Table
+    deleted: pa.Table | None = None
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    stream: str
+    reason: DeadLetterReason
+    detail: str
+    raw: bytes
+    received_us: int
+    event_time_us: int | None = None
+    offset: int | None = None
+    view: str | None = None
+
+
+@dataclass
+class CommitBatch:
+    """Everything one engine step produced, written atomically with the offsets it covers."""
+
+    updates: list[ViewUpdate] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    offsets: dict[str, int] = field(default_factory=dict)
+    """stream -> next log offset to read (a chunk boundary)."""
+    counters: dict[tuple[str, str], int] = field(default_factory=dict)
+    """(stream or view, counter name) -> increment, e.g. ("application_metrics", "late")."""
+    watermarks: dict[str, int] = field(default_factory=dict)
+    """stream -> watermark (epoch us) after this batch."""
+    checkpoint: bytes | None = None
+    """Engine state snapshot valid at exactly `offsets` (None: no new checkpoint)."""
