@@ -91,6 +91,15 @@ class SqliteLog:
             return []
         conn = self._connection(stream)
         try:
+            holder = conn.execute(
+                "SELECT start, count FROM chunks WHERE start <= ? ORDER BY start DESC LIMIT 1",
+                (start,),
+            ).fetchone()
+            if holder and holder[0] < start < holder[0] + holder[1]:
+                raise LogUnavailable(
+                    f"log stream {stream!r}: offset {start} is not a chunk boundary (it is "
+                    f"inside the chunk at {holder[0]}); consumers must resume at chunk ends"
+                )
             rows = conn.execute(
                 "SELECT start, count, ingest_us, payload FROM chunks WHERE start >= ? "
                 "ORDER BY start LIMIT 4096",
@@ -105,8 +114,8 @@ class SqliteLog:
                 break
             if not chunks and first != start:
                 raise LogUnavailable(
-                    f"log stream {stream!r}: offset {start} is not a chunk boundary "
-                    f"(next chunk starts at {first}); was the log truncated or replaced?"
+                    f"log stream {stream!r}: no chunk starts at offset {start} (the next "
+                    f"starts at {first}); was the log truncated below a consumer's position?"
                 )
             chunks.append(Chunk(stream, first, count, ingest_us, bytes(payload)))
             total += count
