@@ -1,0 +1,111 @@
+"""Sending events to a streamdash ingest API: `streamdash ingest FILE` and
+`streamdash generate --to URL`. Batches are NDJSON bodies; transient failures (503,
+connection errors) are retried with backoff so a restarting server loses nothing."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+
+import httpx
+
+NDJSON = "application/x-ndjson"
+
+
+@dataclass
+class SendResult:
+    batches: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    failed_batches: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed_batches == 0
+
+    def summary(self) -> str:
+        text = f"sent {self.batches} batch(es): {self.accepted} accepted, {self.rejected} rejected"
+        if self.failed_batches:
+            text += f", {self.failed_batches} batch(es) FAILED: " + "; ".join(self.errors[:3])
+        return text
+
+
+def _post(
+    client: httpx.Client,
+    path: str,
+    body: bytes,
+    content_type: str,
+    result: SendResult,
+    retries: int = 5,
+) -> None:
+    delay = 0.2
+    for attempt in range(retries + 1):
+        try:
+            response = client.post(path, content=body, headers={"Content-Type": content_type})
+        except httpx.TransportError as err:
+            error = f"{type(err).__name__}: {err}"
+        else:
+            if response.status_code < 300:
+                payload = response.json()
+                result.accepted += int(payload.get("accepted", 0))
+                result.rejected += int(payload.get("rejected", 0))
+                result.batches += 1
+                return
+            error = f"HTTP {response.status_code}: {response.text[:300]}"
+            if response.status_code != 503:
+                break  # a client error will not go away by retrying
+        if attempt < retries:
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+    result.failed_batches += 1
+    result.errors.append(error)
+
+
+def send_batches(
+    batches: Iterable[bytes], *, stream: str, url: str, token: str | None, sensorlogger: bool
+) -> SendResult:
+    """POST each NDJSON batch (or, for Sensor Logger, each body line) and tally the answers."""
+    result = SendResult()
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with httpx.Client(base_url=url, headers=headers, timeout=30.0) as client:
+        for batch in batches:
+            if sensorlogger:
+                for body in batch.splitlines():
+                    if body.strip():
+                        _post(client, "/v1/sensorlogger", body, "application/json", result)
+            else:
+                _post(client, f"/v1/streams/{stream}/events", batch, NDJSON, result)
+    return result
+
+
+def _batched(lines: Iterable[bytes], size: int, rate: float | None) -> Iterator[bytes]:
+    iterator = iter(lines)
+    started = time.monotonic()
+    sent = 0
+    while chunk := list(islice(iterator, size)):
+        if rate:
+            ahead = sent / rate - (time.monotonic() - started)
+            if ahead > 0:
+                time.sleep(ahead)
+        sent += len(chunk)
+        yield b"\n".join(chunk) + b"\n"
+
+
+def send_lines(
+    lines: Iterable[bytes],
+    *,
+    stream: str,
+    url: str,
+    token: str | None,
+    rate: float | None,
+    sensorlogger: bool,
+    batch_size: int = 1000,
+) -> SendResult:
+    """Send generated lines, paced at `rate` events/s when given."""
+    size = batch_size if rate is None else max(1, min(batch_size, int(rate / 10) or 1))
+    return send_batches(
+        _batched(lines, size, rate), stream=stream, url=url, token=token, sensorlogger=sensorlogger
+    )
