@@ -46,13 +46,16 @@ class SqliteLog:
         conns: dict[str, sqlite3.Connection] = self._local.__dict__.setdefault("conns", {})
         conn = conns.get(stream)
         if conn is None:
-            conn = sqlite3.connect(
-                self.directory / f"{stream}.db", timeout=30.0, isolation_level=None,
-                check_same_thread=True,
-            )
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA synchronous={self.synchronous}")
-            conn.execute(_SCHEMA)
+            try:
+                conn = sqlite3.connect(
+                    self.directory / f"{stream}.db", timeout=30.0, isolation_level=None,
+                    check_same_thread=True,
+                )
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute(f"PRAGMA synchronous={self.synchronous}")
+                conn.execute(_SCHEMA)
+            except sqlite3.Error as err:
+                raise LogUnavailable(f"cannot open log stream {stream!r}: {err}") from err
             conns[stream] = conn
         return conn
 
