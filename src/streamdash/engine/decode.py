@@ -1,0 +1,200 @@
+"""NDJSON chunks -> one Arrow table per batch, decoded by DuckDB against the spec's schema.
+
+The concatenated payloads are cut into lines with one vectorised newline scan and handed
+to DuckDB as a zero-copy Arrow string column; `json_transform` decodes only the fields the
+pipeline reads (measured ~2x faster than pyarrow's JSON reader on app_logs, and it projects
+away unused fields). A batch with a malformed line falls back to checking each line, and
+only the undecodable ones become dead letters — the rest of the batch goes on.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import duckdb
+import msgspec
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from streamdash.engine.expressions import quote
+from streamdash.log.base import Chunk
+from streamdash.results import DeadLetter
+from streamdash.spec.models import FieldSpec, StreamSpec
+
+_JSON_TYPES = {
+    "string": "VARCHAR",
+    "int32": "INTEGER",
+    "int64": "BIGINT",
+    "float64": "DOUBLE",
+    "bool": "BOOLEAN",
+    "timestamp": "VARCHAR",
+    "json": "JSON",
+}
+_UNIT_US = {"s": 1_000_000, "ms": 1_000, "us": 1}
+
+
+@dataclass(frozen=True)
+class Lines:
+    """The raw events of a batch in log order."""
+
+    text: pa.StringArray
+    offsets: npt.NDArray[np.int64]
+    ingest_us: npt.NDArray[np.int64]
+
+    def raw(self, row: int) -> bytes:
+        raw: bytes = self.text.view(pa.binary())[row].as_py()
+        return raw.rstrip(b"\n")
+
+    def row_of(self, offset: int) -> int:
+        return int(np.searchsorted(self.offsets, offset))
+
+
+@dataclass(frozen=True)
+class Decoded:
+    events: pa.Table
+    """Decoded fields plus `_t` (event time, epoch us), `_offset` and `_ingest_us`."""
+    lines: Lines
+    dead_letters: list[DeadLetter]
+
+
+def _structure(fields: dict[str, FieldSpec]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for name, field in fields.items():
+        if field.type == "struct":
+            assert field.fields is not None
+            out[name] = _structure(field.fields)
+        else:
+            out[name] = _JSON_TYPES[field.type]
+    return out
+
+
+def event_time_sql(spec: StreamSpec) -> str:
+    """Epoch microseconds of the spec'd time field (NULL when absent or unparseable)."""
+    field = quote(spec.time.field)
+    kind = spec.schema_[spec.time.field].type if spec.time.field in spec.schema_ else "int64"
+    if spec.time.unit == "iso8601" or kind in ("string", "timestamp"):
+        return f"epoch_us(TRY_CAST({field} AS TIMESTAMPTZ))"
+    if spec.time.unit == "ns":
+        # floor, not truncation, so that times before 1970 land in the right microsecond
+        return f"CAST(floor({field} / 1000) AS BIGINT)"
+    scale = _UNIT_US[spec.time.unit]
+    if kind == "float64":
+        return f"CAST(round({field} * {scale}) AS BIGINT)"
+    return f"CAST({field} AS BIGINT) * {scale}"
+
+
+def decode_sql(spec: StreamSpec, fields: list[str]) -> str:
+    """The query turning table `_lines(line, _offset, _ingest_us)` into events."""
+    wanted = {name: spec.schema_[name] for name in fields}
+    structure = json.dumps(_structure(wanted)).replace("'", "''")
+    required = [quote(n) for n, f in wanted.items() if not f.optional]
+    valid = " AND ".join(["_t IS NOT NULL", *(f"{c} IS NOT NULL" for c in required)])
+    return (
+        f"SELECT *, {valid} AS _valid FROM ("
+        f"SELECT *, {event_time_sql(spec)} AS _t FROM ("
+        f"SELECT unnest(json_transform(line, '{structure}')), _offset, _ingest_us FROM _lines))"
+    )
+
+
+def split_lines(chunks: list[Chunk]) -> tuple[Lines, list[DeadLetter]]:
+    """Cut the chunks' payloads into lines, one per event, with their log offsets."""
+    payload = b"".join(c.payload for c in chunks)
+    counts = np.fromiter((c.count for c in chunks), dtype=np.int64, count=len(chunks))
+    newlines = np.flatnonzero(np.frombuffer(payload, dtype=np.uint8) == 10)
+    if len(newlines) == int(counts.sum()) and (not chunks or payload.endswith(b"\n")):
+        starts = np.fromiter((c.start for c in chunks), dtype=np.int64, count=len(chunks))
+        ingest = np.fromiter((c.ingest_us for c in chunks), dtype=np.int64, count=len(chunks))
+        first_row = np.cumsum(counts) - counts
+        offsets = np.repeat(starts - first_row, counts) + np.arange(len(newlines))
+        bounds = np.empty(len(newlines) + 1, dtype=np.int32)
+        bounds[0] = 0
+        bounds[1:] = newlines + 1
+        text = pa.StringArray.from_buffers(
+            len(newlines), pa.py_buffer(bounds), pa.py_buffer(payload)
+        )
+        return Lines(text, offsets, np.repeat(ingest, counts)), []
+    return _split_each(chunks)
+
+
+def _split_each(chunks: list[Chunk]) -> tuple[Lines, list[DeadLetter]]:
+    """Slow path for chunks that break the log contract (line count != event count)."""
+    texts: list[str] = []
+    offsets: list[int] = []
+    ingest: list[int] = []
+    dead: list[DeadLetter] = []
+    for chunk in chunks:
+        lines = chunk.payload.split(b"\n")
+        if lines and lines[-1] == b"":
+            lines.pop()
+        if len(lines) != chunk.count:
+            detail = f"chunk at offset {chunk.start} has {len(lines)} lines for {chunk.count}"
+            dead.append(
+                DeadLetter(
+                    chunk.stream,
+                    "invalid",
+                    detail,
+                    chunk.payload,
+                    chunk.ingest_us,
+                    offset=chunk.start,
+                )
+            )
+            continue
+        for i, line in enumerate(lines):
+            texts.append(line.decode("utf-8", errors="replace"))
+            offsets.append(chunk.start + i)
+            ingest.append(chunk.ingest_us)
+    return Lines(
+        pa.array(texts, pa.string()),
+        np.array(offsets, dtype=np.int64),
+        np.array(ingest, dtype=np.int64),
+    ), dead
+
+
+def _decodable(line: bytes) -> bool:
+    try:
+        return isinstance(msgspec.json.decode(line), dict)
+    except msgspec.DecodeError:
+        return False
+
+
+def decode(con: duckdb.DuckDBPyConnection, stream: str, sql: str, chunks: list[Chunk]) -> Decoded:
+    """Decode a batch; undecodable lines and events without a valid time or a required
+    field become `invalid` dead letters."""
+    lines, dead = split_lines(chunks)
+    table = pa.table({"line": lines.text, "_offset": lines.offsets, "_ingest_us": lines.ingest_us})
+    try:
+        con.register("_lines", table)
+        try:
+            events = con.sql(sql).to_arrow_table()
+        except (duckdb.InvalidInputException, duckdb.ConversionException):
+            good = np.fromiter(
+                (_decodable(b) for b in lines.text.view(pa.binary()).to_pylist()),
+                dtype=bool,
+                count=len(table),
+            )
+            for row in np.flatnonzero(~good):
+                dead.append(_dead(stream, lines, int(row), "not a JSON object"))
+            con.register("_lines", table.filter(pa.array(good)))
+            events = con.sql(sql).to_arrow_table()
+    finally:
+        con.unregister("_lines")
+    valid = events.column("_valid").to_numpy(zero_copy_only=False)
+    if not valid.all():
+        for off in events.column("_offset").to_numpy()[~valid]:
+            at = lines.row_of(int(off))
+            dead.append(_dead(stream, lines, at, "missing event time or required field"))
+        events = events.filter(pa.array(valid))
+    return Decoded(events.drop_columns(["_valid"]), lines, dead)
+
+
+def _dead(stream: str, lines: Lines, row: int, detail: str) -> DeadLetter:
+    return DeadLetter(
+        stream,
+        "invalid",
+        detail,
+        lines.raw(row),
+        int(lines.ingest_us[row]),
+        offset=int(lines.offsets[row]),
+    )

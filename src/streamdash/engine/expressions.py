@@ -1,0 +1,34 @@
+"""User SQL as the engine runs it: the few rewrites that make spec expressions safe."""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from streamdash.spec.metrics import DIALECT, columns_of, parse_expression
+
+
+def safe_sql(sql: str) -> str:
+    """The expression with every division guarded: `a / b` becomes `a / nullif(b, 0)`.
+
+    DuckDB answers x / 0 with inf or NaN (and errors for integer `//`); the spec promises
+    NULL, the value SQL users expect from an undefined ratio such as a conversion rate of
+    a window without clicks.
+    """
+    tree = parse_expression(sql)
+
+    def guard(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Div | exp.IntDiv | exp.Mod):
+            divisor = exp.Nullif(this=node.expression.copy(), expression=exp.Literal.number(0))
+            node.set("expression", divisor)
+        return node
+
+    return tree.transform(guard).sql(DIALECT)
+
+
+def referenced_columns(sql: str) -> frozenset[str]:
+    return columns_of(parse_expression(sql))
+
+
+def quote(name: str) -> str:
+    """Identifier quoting; spec names are lower-case identifiers, this guards the rest."""
+    return '"' + name.replace('"', '""') + '"'

@@ -1,0 +1,155 @@
+"""One batch of one tumbling, hopping or running view: partial aggregation of the batch's
+events, merge into state, finalisation of windows behind the watermark, emission.
+
+Events arrive with two per-view columns computed in numpy: `_b<i>`, the start of the
+event's pane, and `_k<i>`, how many of its windows were still open at its watermark
+(0 = late for every window). Aggregating by (pane, live count) first and only then
+expanding panes into hopping windows keeps per-event work independent of size / every.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from streamdash.engine.compile import ViewPlan, distinct_partial_sql, quantile_partial_sql
+from streamdash.engine.expressions import quote
+from streamdash.engine.sessions import assign_sessions, session_sketch_rows
+from streamdash.engine.state import ViewState, scalar
+
+
+@dataclass(frozen=True)
+class ViewStep:
+    rows: pa.Table | None
+    late: int
+    late_events: list[tuple[int, int]]
+    """(log offset, event time) of the late events, in log order."""
+    deleted: pa.Table | None = None
+
+
+def _expand(plan: ViewPlan, table: str, merges: list[str]) -> str:
+    """Rows of a pane-level partial `table` re-keyed by window start `ws` (and `we`)."""
+    keys = [quote(k) for k in plan.keys]
+    w = plan.window
+    if w.kind == "none":
+        return f"SELECT * FROM {table}"
+    if w.kind == "tumbling":
+        # a pane is a window: partial columns pass unchanged
+        return (
+            f"SELECT _pane AS ws, _pane + {w.size_us} AS we, * EXCLUDE (_pane, _k) "
+            f"FROM {table} WHERE _k > 0"
+        )
+    start = f"_pane - _j * {w.step_us}"
+    cols = ", ".join([f"{start} AS ws", f"{start} + {w.size_us} AS we", *keys, *merges])
+    return (
+        f"SELECT {cols} FROM (SELECT *, unnest(range(CAST(_k AS BIGINT))) AS _j "
+        f"FROM {table} WHERE _k > 0) GROUP BY ALL"
+    )
+
+
+def run_view(
+    state: ViewState, enrich: str | None, watermark: int, has_late: bool = True
+) -> ViewStep:
+    """Apply one batch (or, with `enrich=None`, only a watermark advance) to a view;
+    `has_late=False` promises that no event of the batch is late for it."""
+    plan = state.plan
+    con = state.con
+    windowed = plan.window.kind != "none"
+    session = plan.window.kind == "session"
+    deleted = None
+    late = 0
+    late_events: list[tuple[int, int]] = []
+    if enrich is not None:
+        keys = [quote(k) for k in plan.keys]
+        head = (
+            keys
+            if not windowed
+            else [f"{plan.pane_column()} AS _pane", f"{plan.live_column()} AS _k", *keys]
+        )
+        partials = [f"{p} AS {n}" for n, p, _ in plan.state_columns()]
+        select = ", ".join([*head, "count(*) AS _n", *partials])
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _p AS SELECT {select} FROM ({enrich}) "
+            f"WHERE {plan.where} GROUP BY ALL HAVING count(*) > 0"
+        )
+        if windowed and has_late:
+            late = _scalar(
+                state, f"SELECT coalesce(sum(_n), 0) FROM _p WHERE _k < {plan.window.panes}"
+            )
+            if late:
+                late_events = [
+                    (int(r[0]), int(r[1]))
+                    for r in con.execute(
+                        f"SELECT _offset, _t FROM ({enrich}) WHERE ({plan.where}) AND "
+                        f"{plan.live_column()} < {plan.window.panes} ORDER BY _offset"
+                    ).fetchall()
+                ]
+        merges = [f"{m} AS {n}" for n, _, m in plan.state_columns()]
+        if session:
+            deleted = assign_sessions(state)
+        else:
+            state.assign_groups(_expand(plan, "(SELECT * EXCLUDE (_n) FROM _p)", merges))
+        state.merge_main()
+        live = " AND ".join([plan.where, *([f"{plan.live_column()} > 0"] if windowed else [])])
+        if plan.of_kind("quantile"):
+            sql = quantile_partial_sql(plan, enrich, head, live)
+            _merge_sketch(state, sql, "_bucket", "_n", "sum")
+        if plan.of_kind("distinct"):
+            sql = distinct_partial_sql(plan, enrich, head, live)
+            _merge_sketch(state, sql, "_reg", "_rank", "max")
+    elif state.exists(state.state):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _pg AS SELECT gid FROM {state.state} LIMIT 0")
+    if not state.exists(state.state):
+        return ViewStep(None, late, late_events)
+    if windowed:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _ch AS SELECT gid, we <= {watermark} AS final "
+            f"FROM {state.state} WHERE gid IN (SELECT gid FROM _pg) OR we <= {watermark}"
+        )
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE _ch AS SELECT gid, FALSE AS final FROM _pg")
+    if not _scalar(state, "SELECT count(*) FROM _ch"):
+        return ViewStep(None, late, late_events, deleted)
+    rows = state.emit("_ch")
+    state.drop_final("_ch")
+    return ViewStep(rows, late, late_events, deleted)
+
+
+def _merge_sketch(state: ViewState, partial: str, part: str, value: str, combine: str) -> None:
+    plan = state.plan
+    con = state.con
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _ps AS {partial}")
+    keys = [quote(k) for k in plan.keys]
+    w = plan.window
+    if w.kind == "session":
+        rows = session_sketch_rows(state, "SELECT * FROM _ps", part, value)
+        state.merge_sketch(state.q if part == "_bucket" else state.h, rows, value, combine)
+        return
+    if w.kind == "none":
+        expanded = "SELECT * FROM _ps"
+    elif w.kind == "tumbling":
+        expanded = "SELECT _pane AS ws, * EXCLUDE (_pane, _k) FROM _ps"
+    else:
+        cols = ", ".join(
+            [
+                f"_pane - _j * {w.step_us} AS ws",
+                *keys,
+                "_s",
+                part,
+                f"CAST({combine}({value}) AS BIGINT) AS {value}",
+            ]
+        )
+        expanded = (
+            f"SELECT {cols} FROM (SELECT *, unnest(range(CAST(_k AS BIGINT))) AS _j "
+            f"FROM _ps) GROUP BY ALL"
+        )
+    rows = (
+        f"SELECT pg.gid, x._s, x.{part}, x.{value} FROM ({expanded}) AS x "
+        f"JOIN _pg AS pg ON {state.join_condition('pg', 'x')}"
+    )
+    state.merge_sketch(state.q if part == "_bucket" else state.h, rows, value, combine)
+
+
+def _scalar(state: ViewState, sql: str) -> int:
+    return scalar(state.con, sql)
