@@ -17,6 +17,14 @@ def safe_sql(sql: str) -> str:
     tree = parse_expression(sql)
 
     def guard(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Column) and len(node.parts) > 1:
+            # `name.first` is a struct path (a spec has no tables to qualify columns with);
+            # DuckDB would read it as table.column
+            parts = [part.name for part in node.parts]
+            path: exp.Expression = exp.column(parts[0], quoted=True)
+            for part in parts[1:]:
+                path = exp.func("struct_extract", path, exp.Literal.string(part))
+            return path
         if isinstance(node, exp.Div | exp.IntDiv | exp.Mod):
             divisor = exp.Nullif(this=node.expression.copy(), expression=exp.Literal.number(0))
             node.set("expression", divisor)

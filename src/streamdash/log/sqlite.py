@@ -48,7 +48,9 @@ class SqliteLog:
         if conn is None:
             try:
                 conn = sqlite3.connect(
-                    self.directory / f"{stream}.db", timeout=30.0, isolation_level=None,
+                    self.directory / f"{stream}.db",
+                    timeout=30.0,
+                    isolation_level=None,
                     check_same_thread=True,
                 )
                 conn.execute("PRAGMA journal_mode=WAL")
@@ -127,9 +129,11 @@ class SqliteLog:
     def end_offset(self, stream: str) -> int:
         if not (self.directory / f"{stream}.db").exists():
             return 0
-        row = self._connection(stream).execute(
-            "SELECT start + count FROM chunks ORDER BY start DESC LIMIT 1"
-        ).fetchone()
+        row = (
+            self._connection(stream)
+            .execute("SELECT start + count FROM chunks ORDER BY start DESC LIMIT 1")
+            .fetchone()
+        )
         return int(row[0]) if row else 0
 
     def streams(self) -> list[str]:

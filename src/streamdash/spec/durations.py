@@ -40,8 +40,13 @@ def parse_duration_us(value: object) -> int:
 
 def format_duration_us(us: int) -> str:
     """The shortest exact spelling of a duration, for messages and round-trips."""
-    for unit, size in (("d", 86_400_000_000), ("h", 3_600_000_000), ("min", 60_000_000),
-                       ("s", 1_000_000), ("ms", 1_000)):
+    for unit, size in (
+        ("d", 86_400_000_000),
+        ("h", 3_600_000_000),
+        ("min", 60_000_000),
+        ("s", 1_000_000),
+        ("ms", 1_000),
+    ):
         if us and us % size == 0:
             return f"{us // size}{unit}"
     return f"{us}us"

@@ -10,7 +10,7 @@ spec can be compiled for DuckDB and for Spark SQL.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import sqlglot
 from sqlglot import exp
@@ -72,11 +72,13 @@ def parse_expression(sql: str) -> exp.Expression:
         raise MetricError(f"expected an expression, got a statement: {sql!r}")
     if any(isinstance(node, exp.Query) for node in tree.walk()):
         raise MetricError(f"sub-queries are not allowed in expressions: {sql!r}")
-    return tree
+    return cast(exp.Expression, tree)
 
 
 def columns_of(tree: exp.Expression) -> frozenset[str]:
-    return frozenset(col.name for col in tree.find_all(exp.Column))
+    """Top-level event fields an expression reads. A spec expression reads one stream, so a
+    qualified name is a path into a struct field: `name.first` reads field `name`."""
+    return frozenset(col.parts[0].name for col in tree.find_all(exp.Column))
 
 
 def _function_name(tree: exp.Expression) -> str | None:
@@ -99,9 +101,16 @@ def _arguments(tree: exp.Expression) -> list[exp.Expression]:
     return args
 
 
-_ALIASES = {"countif": "count_if", "mean": "avg", "approx_count_distinct": "count_distinct",
-            "quantile_cont": "quantile", "approx_quantile": "quantile", "percentile": "quantile",
-            "arg_min": "first", "arg_max": "last"}
+_ALIASES = {
+    "countif": "count_if",
+    "mean": "avg",
+    "approx_count_distinct": "count_distinct",
+    "quantile_cont": "quantile",
+    "approx_quantile": "quantile",
+    "percentile": "quantile",
+    "arg_min": "first",
+    "arg_max": "last",
+}
 
 
 def parse_metric(text: str) -> Metric:
@@ -121,12 +130,12 @@ def parse_metric(text: str) -> Metric:
         low, high = ARITY[name]
         if not low <= len(args) <= high:
             raise MetricError(f"{name}() takes {low}..{high} argument(s), got {len(args)}")
-        for arg in args:
-            _reject_nested_aggregates(arg, text)
+        for argument in args:
+            _reject_nested_aggregates(argument, text)
         if name == "count":
-            arg = args[0].sql(DIALECT) if args else None
+            sql = args[0].sql(DIALECT) if args else None
             cols = columns_of(args[0]) if args else frozenset()
-            return Aggregate("count", arg, None, cols)
+            return Aggregate("count", sql, None, cols)
         if name == "quantile":
             q = _quantile_level(args[1])
             return Aggregate("quantile", args[0].sql(DIALECT), q, columns_of(args[0]))
@@ -140,7 +149,7 @@ def parse_metric(text: str) -> Metric:
 
 
 def _reject_nested_aggregates(arg: exp.Expression, text: str) -> None:
-    for node in arg.walk():
+    for node in cast(list[exp.Expression], list(arg.walk())):
         inner = _ALIASES.get(_function_name(node) or "", _function_name(node))
         if isinstance(node, exp.AggFunc) or inner in ARITY:
             raise MetricError(f"aggregates cannot be nested: {text!r}")

@@ -98,7 +98,9 @@ class TableSource(Model):
     def _exactly_one(self) -> TableSource:
         given = [k for k in ("generator", "csv", "postgres") if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError(f"give exactly one of generator, csv, postgres (got {given or 'none'})")
+            raise ValueError(
+                f"give exactly one of generator, csv, postgres (got {given or 'none'})"
+            )
         return self
 
 

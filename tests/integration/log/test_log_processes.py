@@ -26,8 +26,9 @@ for i in range(int(sys.argv[3])):
 
 def test_concurrent_processes_get_disjoint_contiguous_offsets(tmp_path: Path) -> None:
     procs = [
-        subprocess.Popen([sys.executable, "-c", APPENDER, str(tmp_path), tag, "200"],
-                         stdout=subprocess.PIPE)
+        subprocess.Popen(
+            [sys.executable, "-c", APPENDER, str(tmp_path), tag, "200"], stdout=subprocess.PIPE
+        )
         for tag in ("a", "b", "c")
     ]
     acked = [json.loads(line) for p in procs for line in p.communicate()[0].splitlines()]
@@ -41,8 +42,9 @@ def test_concurrent_processes_get_disjoint_contiguous_offsets(tmp_path: Path) ->
 
 
 def test_acknowledged_appends_survive_kill_9(tmp_path: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-c", APPENDER, str(tmp_path), "k", "1000000"],
-                            stdout=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", APPENDER, str(tmp_path), "k", "1000000"], stdout=subprocess.PIPE
+    )
     assert proc.stdout is not None
     acked = []
     deadline = time.monotonic() + 30
@@ -52,6 +54,8 @@ def test_acknowledged_appends_survive_kill_9(tmp_path: Path) -> None:
     proc.wait()
     proc.stdout.close()
     log = SqliteLog(tmp_path)
-    stored = {json.loads(line)["i"] for c in log.read("s", 0, 10**7) for line in c.payload.splitlines()}
+    stored = {
+        json.loads(line)["i"] for c in log.read("s", 0, 10**7) for line in c.payload.splitlines()
+    }
     assert len(acked) == 300
     assert {i for _, i, _ in acked} <= stored

@@ -1,0 +1,3 @@
+from streamdash.cli import main
+
+main()

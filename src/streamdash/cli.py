@@ -1,0 +1,276 @@
+"""The `streamdash` command line. Each command is a thin shell over a library function."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from streamdash.config import Settings
+from streamdash.errors import SpecError, StreamdashError
+from streamdash.spec.models import Pipeline
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Event streams in, live analytics dashboards out.",
+)
+dead_letters_app = typer.Typer(no_args_is_help=True, help="Inspect and replay rejected events.")
+app.add_typer(dead_letters_app, name="dead-letters")
+console = Console()
+err_console = Console(stderr=True)
+
+SpecArg = Annotated[
+    Path | None,
+    typer.Argument(
+        help="Pipeline spec (YAML). Default: the five built-in streams.",
+        exists=True,
+        dir_okay=False,
+    ),
+]
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        help="Where the log and database live [env STREAMDASH_DATA_DIR, default .streamdash]."
+    ),
+]
+
+
+def _pipeline(spec: Path | None) -> Pipeline:
+    from streamdash.spec.loader import load_builtin, load_pipeline
+
+    return load_pipeline(spec) if spec else load_builtin()
+
+
+def _settings(data_dir: Path | None = None, **overrides: object) -> Settings:
+    from dataclasses import replace
+
+    settings = Settings.from_env()
+    if data_dir is not None:
+        settings = replace(settings, data_dir=data_dir)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return replace(settings, **given)  # type: ignore[arg-type]
+
+
+def _fail(message: str) -> typer.Exit:
+    err_console.print(f"[red]error:[/] {message}")
+    return typer.Exit(code=2)
+
+
+@app.command()
+def check(spec: Annotated[Path, typer.Argument(help="Pipeline spec to validate.")]) -> None:
+    """Validate a spec and report every error with its YAML path (no I/O beyond reading it)."""
+    from streamdash.spec.loader import load_pipeline
+
+    if not spec.is_file():
+        raise _fail(f"{spec}: no such file")
+    try:
+        pipeline = load_pipeline(spec)
+    except SpecError as err:
+        err_console.print(f"[red]{spec}: {len(err.problems)} error(s)[/]")
+        for path, message in err.problems:
+            err_console.print(f"  [bold]{path}[/]: {message}")
+        raise typer.Exit(code=1) from None
+    console.print(
+        f"[green]{spec}: OK[/] — {len(pipeline.streams)} stream(s), "
+        f"{len(pipeline.views)} view(s), {len(pipeline.tables)} table(s)"
+    )
+
+
+@app.command()
+def demo(
+    data_dir: DataDir = None,
+    port: Annotated[int, typer.Option(help="Ingest API port.")] = 8000,
+    dashboard_port: Annotated[int, typer.Option(help="Dashboard port.")] = 8050,
+    rate: Annotated[float, typer.Option(help="Events/s per stream.")] = 200.0,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    seed: Annotated[int, typer.Option(help="Generator seed.")] = 42,
+) -> None:
+    """Everything at once: database, ingest API, engine and generators for all five streams."""
+    from streamdash.runtime.local import LocalOptions, run_local
+
+    settings = _settings(data_dir, port=port, dashboard_port=dashboard_port)
+    code = run_local(
+        _pipeline(None),
+        settings,
+        LocalOptions(None, demo=True, rate=rate, duration=duration, seed=seed),
+        console,
+    )
+    raise typer.Exit(code)
+
+
+@app.command()
+def run(
+    spec: SpecArg = None,
+    data_dir: DataDir = None,
+    port: Annotated[int | None, typer.Option(help="Ingest API port [8000].")] = None,
+    host: Annotated[str | None, typer.Option(help="Bind address [127.0.0.1].")] = None,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+) -> None:
+    """Run the pipeline for real traffic: database, ingest API and engine, no generators."""
+    from streamdash.runtime.local import LocalOptions, run_local
+
+    settings = _settings(data_dir, port=port, host=host)
+    raise typer.Exit(
+        run_local(
+            _pipeline(spec), settings, LocalOptions(spec, demo=False, duration=duration), console
+        )
+    )
+
+
+@app.command()
+def serve(
+    spec: SpecArg = None,
+    data_dir: DataDir = None,
+    host: Annotated[str | None, typer.Option(help="Bind address [127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [8000].")] = None,
+) -> None:
+    """Only the ingest/query API (the `run` command starts it for you)."""
+    from streamdash.runtime.serve_main import serve_api
+
+    serve_api(_pipeline(spec), _settings(data_dir, host=host, port=port))
+
+
+@app.command()
+def engine(spec: SpecArg = None, data_dir: DataDir = None) -> None:
+    """Only the engine: log -> windows -> PostgreSQL (the `run` command starts it for you)."""
+    from streamdash.runtime.engine_main import run_engine
+
+    settings = _settings(data_dir)
+    if not settings.database_url:
+        raise _fail("the engine alone needs STREAMDASH_DATABASE_URL (run/demo start a database)")
+    run_engine(_pipeline(spec), settings, settings.database_url)
+
+
+@app.command()
+def generate(
+    stream: Annotated[str, typer.Argument(help="A built-in stream.")],
+    count: Annotated[int, typer.Option(help="How many events (bodies for sensor).")] = 1000,
+    seed: Annotated[int, typer.Option(help="Same seed, same events.")] = 0,
+    rate: Annotated[
+        float | None,
+        typer.Option(help="Events/s: event-time spacing, and real pacing when sending with --to."),
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Write NDJSON here (default stdout).")] = None,
+    to: Annotated[str | None, typer.Option(help="POST to this API base URL instead.")] = None,
+    late_fraction: Annotated[float, typer.Option(help="Share of late events.")] = 0.0,
+    bad_fraction: Annotated[float, typer.Option(help="Share of malformed events.")] = 0.0,
+) -> None:
+    """Deterministic synthetic events for a built-in stream (NDJSON)."""
+    from streamdash.sources.files import write_ndjson
+    from streamdash.sources.generators import GENERATORS
+    from streamdash.sources.generators import generate as gen
+
+    if stream not in GENERATORS:
+        raise _fail(f"no generator for {stream!r}; choose one of {', '.join(sorted(GENERATORS))}")
+    for name, value in (("late-fraction", late_fraction), ("bad-fraction", bad_fraction)):
+        if not 0.0 <= value <= 1.0:
+            raise _fail(f"--{name} must be between 0 and 1, got {value}")
+    items = gen(
+        stream,
+        count=count,
+        seed=seed,
+        rate=rate,
+        late_fraction=late_fraction,
+        bad_fraction=bad_fraction,
+    )
+    if to is not None:
+        from streamdash.sources.sender import send_lines
+
+        result = send_lines(
+            items,
+            stream=stream,
+            url=to,
+            token=Settings.from_env().token,
+            rate=rate,
+            sensorlogger=stream == "sensor",
+        )
+        console.print(result.summary())
+        raise typer.Exit(0 if result.ok else 1)
+    if out is None:
+        write_ndjson(items, sys.stdout.buffer)
+    else:
+        n = write_ndjson(items, out)
+        err_console.print(f"wrote {n} events to {out}")
+
+
+@app.command()
+def ingest(
+    file: Annotated[Path, typer.Argument(help="NDJSON file to send.", exists=True, dir_okay=False)],
+    stream: Annotated[str, typer.Option(help="Target stream.")],
+    url: Annotated[str, typer.Option(help="API base URL.")] = "http://127.0.0.1:8000",
+) -> None:
+    """Send an NDJSON file to the ingest API in batches; report accepted/rejected."""
+    from streamdash.sources.files import read_ndjson_batches
+    from streamdash.sources.sender import send_batches
+
+    result = send_batches(
+        read_ndjson_batches(file),
+        stream=stream,
+        url=url,
+        token=Settings.from_env().token,
+        sensorlogger=False,
+    )
+    console.print(result.summary())
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@dead_letters_app.command("list")
+def dead_letters_list(
+    stream: Annotated[str | None, typer.Option(help="Only this stream.")] = None,
+    reason: Annotated[str | None, typer.Option(help="Only this reason.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 20,
+) -> None:
+    """Show rejected and late events with their reason and raw payload."""
+    from streamdash.runtime.dead_letters import list_dead_letters
+
+    settings = _settings()
+    if not settings.database_url:
+        raise _fail("set STREAMDASH_DATABASE_URL (printed by `streamdash run`)")
+    list_dead_letters(settings.database_url, stream, reason, limit, console)
+
+
+@dead_letters_app.command("replay")
+def dead_letters_replay(
+    spec: SpecArg = None,
+    stream: Annotated[str | None, typer.Option(help="Only this stream.")] = None,
+    reason: Annotated[str | None, typer.Option(help="Only this reason.")] = None,
+    url: Annotated[str, typer.Option(help="API base URL.")] = "http://127.0.0.1:8000",
+) -> None:
+    """Send dead letters through ingest again (after fixing the spec or the producer)."""
+    from streamdash.runtime.dead_letters import replay_dead_letters
+
+    settings = _settings()
+    if not settings.database_url:
+        raise _fail("set STREAMDASH_DATABASE_URL (printed by `streamdash run`)")
+    result = replay_dead_letters(settings.database_url, url, stream, reason, settings.token)
+    console.print(result)
+
+
+@app.command()
+def bench(
+    events: Annotated[int, typer.Option(help="Events per benchmark.")] = 1_000_000,
+    only: Annotated[str | None, typer.Option(help="engine | ingest | freshness | start")] = None,
+) -> None:
+    """Run the benchmarks against a same-run baseline and print the table."""
+    from streamdash.bench import run_benchmarks
+
+    run_benchmarks(events=events, only=only, console=console)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    for chatty in ("httpx", "httpcore"):  # one line per request would drown the status line
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    try:
+        app()
+    except SpecError as err:
+        err_console.print(f"[red]{err}")
+        sys.exit(1)
+    except StreamdashError as err:
+        err_console.print(f"[red]error:[/] {err}")
+        sys.exit(2)

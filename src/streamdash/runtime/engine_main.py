@@ -1,0 +1,115 @@
+"""The engine process: wires the embedded log, the processor, reference tables and the
+PostgreSQL sink, and runs the loop until asked to stop (SIGTERM / Ctrl-C)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from types import FrameType
+
+import pyarrow as pa
+
+from streamdash.config import Settings
+from streamdash.errors import Retryable
+from streamdash.log.sqlite import SqliteLog
+from streamdash.runtime.runner import EngineRunner
+from streamdash.runtime.tables import load_table
+from streamdash.spec.models import Pipeline
+
+_log = logging.getLogger(__name__)
+
+
+class TableRefresher:
+    """Reloads reference tables whose spec has `refresh`, between engine steps."""
+
+    def __init__(self, pipeline: Pipeline, runner: EngineRunner, database_url: str) -> None:
+        self.pipeline = pipeline
+        self.runner = runner
+        self.database_url = database_url
+        self.versions = dict.fromkeys(pipeline.tables, 0)
+        self.due = {
+            name: time.monotonic() + (spec.refresh or 0) / 1e6
+            for name, spec in pipeline.tables.items()
+            if spec.refresh
+        }
+
+    def initial(self) -> dict[str, pa.Table]:
+        return {
+            name: load_table(name, spec, database_url=self.database_url)
+            for name, spec in self.pipeline.tables.items()
+        }
+
+    def refresh_due(self) -> None:
+        now = time.monotonic()
+        for name, due in list(self.due.items()):
+            if now < due:
+                continue
+            spec = self.pipeline.tables[name]
+            self.versions[name] += 1
+            try:
+                table = load_table(
+                    name, spec, version=self.versions[name], database_url=self.database_url
+                )
+            except Exception as err:  # a failed refresh keeps the previous table
+                _log.warning("refresh of table %s failed, keeping the old rows: %s", name, err)
+            else:
+                self.runner.processor.set_table(name, table)  # type: ignore[attr-defined]
+                # a refresh is not in the log: checkpoint so replays never cross it
+                self.runner.request_checkpoint()
+            assert spec.refresh is not None
+            self.due[name] = now + spec.refresh / 1e6
+
+
+def run_engine(
+    pipeline: Pipeline, settings: Settings, database_url: str, stop: threading.Event | None = None
+) -> None:
+    from streamdash.engine import Processor
+    from streamdash.store.postgres import PostgresSink
+
+    stop = stop or threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_signal)
+        signal.signal(signal.SIGINT, _on_signal)
+
+    log = SqliteLog(settings.log_dir, synchronous=settings.log_sync)
+    sink = PostgresSink(database_url)
+    refresher_tables = {
+        name: load_table(name, spec, database_url=database_url)
+        for name, spec in pipeline.tables.items()
+    }
+    processor = Processor(pipeline, refresher_tables)
+    runner = EngineRunner(processor, log, sink, list(pipeline.streams))
+    refresher = TableRefresher(pipeline, runner, database_url)
+    while not stop.is_set():
+        try:
+            runner.start()
+            break
+        except Retryable as err:
+            _log.warning("engine cannot start yet (%s); retrying", err)
+            stop.wait(1.0)
+    while not stop.is_set():
+        try:
+            refresher.refresh_due()
+            if runner.step() == 0:
+                stop.wait(0.02)
+        except Retryable as err:
+            # the batch was not committed: rebuild state from the last checkpoint and go on
+            _log.warning("engine step failed (%s); recovering from the last checkpoint", err)
+            stop.wait(1.0)
+            try:
+                processor = Processor(pipeline, refresher.initial())
+                runner.processor = processor
+                runner.start()
+            except Retryable as again:
+                _log.warning("recovery failed (%s); will retry", again)
+    try:
+        runner.checkpoint_now()
+    except Retryable as err:
+        _log.warning("final checkpoint failed (%s); the next start replays more of the log", err)
+    log.close()

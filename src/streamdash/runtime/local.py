@@ -1,0 +1,134 @@
+"""`streamdash run` and `streamdash demo`: everything on one machine.
+
+The database runs embedded (or is external), the ingest API and the engine each get a
+process, and this process shows the live status line until Ctrl-C or `--duration`.
+Stopping is orderly: feeders first, then the API (no new acks), then the engine (which
+checkpoints), then the database. Running again on the same data dir resumes.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from rich.console import Console
+from rich.live import Live
+
+from streamdash.config import Settings, mask_url
+from streamdash.log.sqlite import SqliteLog
+from streamdash.runtime.feeder import Feeder
+from streamdash.runtime.services import Supervisor, child_env, database, wait_healthy
+from streamdash.runtime.status import StatusBoard
+from streamdash.spec.models import Pipeline
+
+
+@dataclass(frozen=True)
+class LocalOptions:
+    spec_path: Path | None
+    demo: bool
+    rate: float = 200.0
+    duration: float | None = None
+    seed: int = 42
+    late_fraction: float = 0.01
+    bad_fraction: float = 0.005
+
+
+def run_local(
+    pipeline: Pipeline, settings: Settings, options: LocalOptions, console: Console
+) -> int:
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    api_url = f"http://{settings.host}:{settings.port}"
+    spec_args = [str(options.spec_path)] if options.spec_path else []
+    with database(settings) as database_url:
+        env = child_env(settings, database_url)
+        supervisor = Supervisor()
+        logs = settings.data_dir / "logs"
+        supervisor.spawn(
+            "api",
+            ["serve", *spec_args, "--host", settings.host, "--port", str(settings.port)],
+            env,
+            logs,
+        )
+        supervisor.spawn("engine", ["engine", *spec_args], env, logs)
+        try:
+            if not wait_healthy(api_url):
+                console.print(f"[red]the ingest API did not start; see {logs / 'api.log'}")
+                return 1
+            _print_banner(console, settings, database_url, api_url, logs)
+            feeders = _start_feeders(pipeline, settings, options, api_url, stop)
+            board = StatusBoard(pipeline, SqliteLog(settings.log_dir), database_url)
+            deadline = time.monotonic() + options.duration if options.duration else None
+            with Live(
+                board.render(), console=console, refresh_per_second=2, transient=False
+            ) as live:
+                while not stop.is_set():
+                    board.refresh()
+                    live.update(board.render())
+                    dead = supervisor.dead()
+                    if dead:
+                        console.print(f"[red]{', '.join(dead)} stopped unexpectedly; see {logs}")
+                        return 1
+                    if deadline is not None and time.monotonic() >= deadline:
+                        break
+                    stop.wait(1.0)
+            stop.set()
+            for thread in feeders:
+                thread.join(timeout=5)
+        finally:
+            supervisor.stop()
+    console.print("stopped cleanly; run the same command again to resume")
+    return 0
+
+
+def _print_banner(
+    console: Console, settings: Settings, database_url: str, api_url: str, logs: Path
+) -> None:
+    console.print(
+        f"[bold]streamdash[/] is running  (Ctrl-C stops)\n"
+        f"  ingest API   {api_url}   (POST /v1/streams/<stream>/events, "
+        f"/v1/sensorlogger)\n"
+        f"  results      {api_url}/v1/views\n"
+        f"  dashboard    http://{settings.host}:{settings.dashboard_port}  "
+        f"(coming soon)\n"
+        f"  database     {mask_url(database_url)}\n"
+        f"  data dir     {settings.data_dir.resolve()}\n"
+        f"  process logs {logs.resolve()}"
+    )
+
+
+def _start_feeders(
+    pipeline: Pipeline,
+    settings: Settings,
+    options: LocalOptions,
+    api_url: str,
+    stop: threading.Event,
+) -> list[threading.Thread]:
+    if not options.demo:
+        return []
+    threads = []
+    for i, (name, spec) in enumerate(pipeline.streams.items()):
+        feeder = Feeder(
+            api_url,
+            name,
+            options.rate,
+            options.seed + i,
+            token=settings.token,
+            late_fraction=options.late_fraction,
+            bad_fraction=options.bad_fraction,
+            sensorlogger=spec.adapter == "sensorlogger",
+        )
+        thread = threading.Thread(target=feeder.run, args=(stop,), name=f"feed-{name}", daemon=True)
+        thread.start()
+        threads.append(thread)
+    return threads
