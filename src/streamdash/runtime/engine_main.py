@@ -86,30 +86,36 @@ def run_engine(
     processor = Processor(pipeline, refresher_tables)
     runner = EngineRunner(processor, log, sink, list(pipeline.streams))
     refresher = TableRefresher(pipeline, runner, database_url)
+    # `started`: the processor holds exactly the state of the committed offsets. Only then
+    # may it process or checkpoint: a step on a processor whose start() failed half-way
+    # (not restored, or partly replayed) would commit rows and a checkpoint built on wrong
+    # window state as soon as the database answers again.
+    started = False
+    fresh = True
     while not stop.is_set():
         try:
-            runner.start()
-            break
-        except Retryable as err:
-            _log.warning("engine cannot start yet (%s); retrying", err)
-            stop.wait(1.0)
-    while not stop.is_set():
-        try:
+            if not started:
+                if not fresh:  # rebuild from nothing: the old state is of unknown validity
+                    processor.close()
+                    processor = Processor(pipeline, refresher.initial())
+                    runner.processor = processor
+                fresh = False
+                runner.start()
+                started = True
             refresher.refresh_due()
             if runner.step() == 0:
                 stop.wait(0.02)
         except Retryable as err:
-            # the batch was not committed: rebuild state from the last checkpoint and go on
-            _log.warning("engine step failed (%s); recovering from the last checkpoint", err)
+            # nothing of the failed batch was committed: recover from the last checkpoint
+            what = "step" if started else "start"
+            _log.warning("engine %s failed (%s); recovering from the last checkpoint", what, err)
+            started = False
             stop.wait(1.0)
-            try:
-                processor = Processor(pipeline, refresher.initial())
-                runner.processor = processor
-                runner.start()
-            except Retryable as again:
-                _log.warning("recovery failed (%s); will retry", again)
-    try:
-        runner.checkpoint_now()
-    except Retryable as err:
-        _log.warning("final checkpoint failed (%s); the next start replays more of the log", err)
+    if started:
+        try:
+            runner.checkpoint_now()
+        except Retryable as err:
+            _log.warning(
+                "final checkpoint failed (%s); the next start replays more of the log", err
+            )
     log.close()

@@ -18,12 +18,12 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 
 import msgspec
 
 from streamdash.log.base import DEAD_LETTER_STREAM, Chunk, Log
-from streamdash.results import CommitBatch, DeadLetter, ViewSchema
+from streamdash.results import CommitBatch, DeadLetter, DeadLetterReason, ViewSchema
 
 _log = logging.getLogger(__name__)
 
@@ -78,13 +78,13 @@ def decode_dead_letters(chunks: list[Chunk]) -> list[DeadLetter]:
                 )
                 continue
             raw = base64.b64decode(rec.raw_b64) if rec.raw_b64 else (rec.raw or "").encode()
-            reason = rec.reason if rec.reason in _REASONS else "invalid"
+            reason = cast(DeadLetterReason, rec.reason if rec.reason in _REASONS else "invalid")
             out.append(
                 DeadLetter(
                     rec.stream,
                     reason,
                     rec.detail,
-                    raw,  # type: ignore[arg-type]
+                    raw,
                     rec.received_us,
                     offset=offset,
                 )
@@ -185,6 +185,10 @@ class EngineRunner:
             batch = self.processor.process(stream, chunks, self._now_us())
             batch.offsets[stream] = chunks[-1].end
             self._maybe_checkpoint(batch)
+            # engine timings travel in the batch's own transaction, like every other counter
+            elapsed_us = int((time.perf_counter() - started) * 1_000_000)
+            batch.counters[("engine", "batches")] = 1
+            batch.counters[("engine", "batch_us")] = elapsed_us
             self.sink.commit(self.consumer, batch)
             self.positions[stream] = chunks[-1].end
             count = chunks[-1].end - chunks[0].start
