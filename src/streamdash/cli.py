@@ -5,14 +5,18 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from streamdash.config import Settings
 from streamdash.errors import SpecError, StreamdashError
 from streamdash.spec.models import Pipeline
+
+if TYPE_CHECKING:
+    from streamdash.sources.sender import SendResult
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -22,7 +26,8 @@ app = typer.Typer(
 dead_letters_app = typer.Typer(no_args_is_help=True, help="Inspect and replay rejected events.")
 app.add_typer(dead_letters_app, name="dead-letters")
 console = Console()
-err_console = Console(stderr=True)
+# soft_wrap: an error message stays one line (greppable, copyable) whatever the terminal width
+err_console = Console(stderr=True, soft_wrap=True)
 
 SpecArg = Annotated[
     Path | None,
@@ -49,16 +54,30 @@ def _pipeline(spec: Path | None) -> Pipeline:
 def _settings(data_dir: Path | None = None, **overrides: object) -> Settings:
     from dataclasses import replace
 
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ValueError as err:  # e.g. STREAMDASH_PORT=abc: a user error, not a traceback
+        raise _fail(str(err)) from None
     if data_dir is not None:
         settings = replace(settings, data_dir=data_dir)
     given = {k: v for k, v in overrides.items() if v is not None}
     return replace(settings, **given)  # type: ignore[arg-type]
 
 
-def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[red]error:[/] {message}")
-    return typer.Exit(code=2)
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    # escape: messages quote user input (paths, YAML keys) that may contain [rich] markup
+    err_console.print(f"[red]error:[/] {escape(message)}")
+    return typer.Exit(code=code)
+
+
+_DEAD_LETTER_REASONS = ("malformed", "invalid", "too_large", "late", "unknown_stream")
+
+
+def _check_reason(reason: str | None) -> None:
+    if reason is not None and reason not in _DEAD_LETTER_REASONS:
+        raise _fail(
+            f"--reason {reason!r} is unknown; expected one of {', '.join(_DEAD_LETTER_REASONS)}"
+        )
 
 
 @app.command()
@@ -66,18 +85,23 @@ def check(spec: Annotated[Path, typer.Argument(help="Pipeline spec to validate."
     """Validate a spec and report every error with its YAML path (no I/O beyond reading it)."""
     from streamdash.spec.loader import load_pipeline
 
+    if spec.is_dir():
+        raise _fail(f"{spec}: is a directory; expected a pipeline spec (YAML file)")
     if not spec.is_file():
         raise _fail(f"{spec}: no such file")
     try:
         pipeline = load_pipeline(spec)
     except SpecError as err:
-        err_console.print(f"[red]{spec}: {len(err.problems)} error(s)[/]")
+        err_console.print(f"[red]{escape(str(spec))}: {len(err.problems)} error(s)[/]")
         for path, message in err.problems:
-            err_console.print(f"  [bold]{path}[/]: {message}")
+            err_console.print(f"  [bold]{escape(path)}[/]: {escape(message)}")
         raise typer.Exit(code=1) from None
+    except OSError as err:
+        raise _fail(f"{spec}: cannot read: {err.strerror or err}") from None
     console.print(
-        f"[green]{spec}: OK[/] — {len(pipeline.streams)} stream(s), "
-        f"{len(pipeline.views)} view(s), {len(pipeline.tables)} table(s)"
+        f"[green]{escape(str(spec))}: OK[/] — {len(pipeline.streams)} stream(s), "
+        f"{len(pipeline.views)} view(s), {len(pipeline.tables)} table(s)",
+        soft_wrap=True,
     )
 
 
@@ -146,6 +170,20 @@ def engine(spec: SpecArg = None, data_dir: DataDir = None) -> None:
     run_engine(_pipeline(spec), settings, settings.database_url)
 
 
+def _epoch_us(option: str, text: str) -> int:
+    from datetime import UTC, datetime
+
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise _fail(
+            f"{option} {text!r} is not a time; expected ISO-8601, e.g. 2024-05-01T12:00:00Z"
+        ) from None
+    if moment.tzinfo is None:  # like event times: no offset means UTC
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1_000_000)
+
+
 @app.command()
 def generate(
     stream: Annotated[str, typer.Argument(help="A built-in stream.")],
@@ -159,8 +197,16 @@ def generate(
     to: Annotated[str | None, typer.Option(help="POST to this API base URL instead.")] = None,
     late_fraction: Annotated[float, typer.Option(help="Share of late events.")] = 0.0,
     bad_fraction: Annotated[float, typer.Option(help="Share of malformed events.")] = 0.0,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            help="Event time of the first event (ISO-8601, e.g. 2024-05-01T12:00:00Z). "
+            "Default: now, so events are fresh; give it for byte-identical output."
+        ),
+    ] = None,
 ) -> None:
-    """Deterministic synthetic events for a built-in stream (NDJSON)."""
+    """Deterministic synthetic events for a built-in stream (NDJSON): the same seed and
+    --start give the same bytes."""
     from streamdash.sources.files import write_ndjson
     from streamdash.sources.generators import GENERATORS
     from streamdash.sources.generators import generate as gen
@@ -170,10 +216,12 @@ def generate(
     for name, value in (("late-fraction", late_fraction), ("bad-fraction", bad_fraction)):
         if not 0.0 <= value <= 1.0:
             raise _fail(f"--{name} must be between 0 and 1, got {value}")
+    start_us = None if start is None else _epoch_us("--start", start)
     items = gen(
         stream,
         count=count,
         seed=seed,
+        start_us=start_us,
         rate=rate,
         late_fraction=late_fraction,
         bad_fraction=bad_fraction,
@@ -189,13 +237,15 @@ def generate(
             rate=rate,
             sensorlogger=stream == "sensor",
         )
-        console.print(result.summary())
-        raise typer.Exit(0 if result.ok else 1)
+        _report_send(result)
     if out is None:
         write_ndjson(items, sys.stdout.buffer)
-    else:
+        return
+    try:
         n = write_ndjson(items, out)
-        err_console.print(f"wrote {n} events to {out}")
+    except OSError as err:
+        raise _fail(f"cannot write {out}: {err.strerror or err}") from None
+    err_console.print(f"wrote {n} events to {escape(str(out))}")
 
 
 @app.command()
@@ -215,8 +265,16 @@ def ingest(
         token=Settings.from_env().token,
         sensorlogger=False,
     )
-    console.print(result.summary())
-    raise typer.Exit(0 if result.ok else 1)
+    _report_send(result)
+
+
+def _report_send(result: SendResult) -> NoReturn:
+    """The tally on stdout; when a batch failed, why on stderr and exit code 1."""
+    if result.ok:
+        console.print(result.summary(), soft_wrap=True)
+        raise typer.Exit(0)
+    err_console.print(f"[red]error:[/] {escape(result.summary())}")
+    raise typer.Exit(1)
 
 
 @dead_letters_app.command("list")
@@ -228,6 +286,9 @@ def dead_letters_list(
     """Show rejected and late events with their reason and raw payload."""
     from streamdash.runtime.dead_letters import list_dead_letters
 
+    _check_reason(reason)
+    if limit < 1:
+        raise _fail(f"--limit must be at least 1, got {limit}")
     settings = _settings()
     if not settings.database_url:
         raise _fail("set STREAMDASH_DATABASE_URL (printed by `streamdash run`)")
@@ -236,30 +297,52 @@ def dead_letters_list(
 
 @dead_letters_app.command("replay")
 def dead_letters_replay(
-    spec: SpecArg = None,
     stream: Annotated[str | None, typer.Option(help="Only this stream.")] = None,
-    reason: Annotated[str | None, typer.Option(help="Only this reason.")] = None,
+    reason: Annotated[
+        str | None, typer.Option(help="Only this reason (malformed, invalid, too_large).")
+    ] = None,
     url: Annotated[str, typer.Option(help="API base URL.")] = "http://127.0.0.1:8000",
 ) -> None:
-    """Send dead letters through ingest again (after fixing the spec or the producer)."""
+    """Send rejected events through ingest again (after fixing the spec or the producer); the
+    API validates them against its current spec. Each one is marked replayed once sent."""
     from streamdash.runtime.dead_letters import replay_dead_letters
 
+    _check_reason(reason)
+    if reason == "late":
+        # a late event was accepted and counted by the views whose windows were still open;
+        # sending it again would count it twice there
+        raise _fail(
+            "late events cannot be replayed: they are already in the log and counted by every "
+            "view whose window was open; replay covers malformed, invalid and too_large events"
+        )
     settings = _settings()
     if not settings.database_url:
         raise _fail("set STREAMDASH_DATABASE_URL (printed by `streamdash run`)")
     result = replay_dead_letters(settings.database_url, url, stream, reason, settings.token)
-    console.print(result)
+    if result.failed:
+        err_console.print(f"[red]error:[/] {escape(str(result))}")
+        raise typer.Exit(1)
+    console.print(str(result), soft_wrap=True)
 
 
 @app.command()
 def bench(
-    events: Annotated[int, typer.Option(help="Events per benchmark.")] = 1_000_000,
-    only: Annotated[str | None, typer.Option(help="engine | ingest | freshness | start")] = None,
+    events: Annotated[int, typer.Option(help="Events in the engine benchmark.")] = 1_000_000,
+    only: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated: engine, ingest, freshness, startup, memory."),
+    ] = None,
+    minutes: Annotated[float, typer.Option(help="Duration of the memory benchmark.")] = 10.0,
+    json: Annotated[Path | None, typer.Option(help="Also write the results here (JSON).")] = None,
 ) -> None:
     """Run the benchmarks against a same-run baseline and print the table."""
-    from streamdash.bench import run_benchmarks
+    from streamdash.bench import run_benchmarks, select
 
-    run_benchmarks(events=events, only=only, console=console)
+    try:
+        select(only)
+    except ValueError as err:
+        raise _fail(str(err)) from None
+    run_benchmarks(events=events, only=only, console=console, json_path=json, minutes=minutes)
 
 
 def main() -> None:
@@ -269,8 +352,8 @@ def main() -> None:
     try:
         app()
     except SpecError as err:
-        err_console.print(f"[red]{err}")
+        err_console.print(f"[red]{escape(str(err))}")
         sys.exit(1)
     except StreamdashError as err:
-        err_console.print(f"[red]error:[/] {err}")
+        err_console.print(f"[red]error:[/] {escape(str(err))}")
         sys.exit(2)

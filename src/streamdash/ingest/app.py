@@ -282,6 +282,7 @@ def create_app(
 
     @app.get("/metrics")
     async def get_metrics() -> Response:
-        return Response(metrics.exposition(), media_type=CONTENT_TYPE)
+        # in a worker thread: extra collectors may read a database (never block ingest)
+        return Response(await run_in_threadpool(metrics.exposition), media_type=CONTENT_TYPE)
 
     return app

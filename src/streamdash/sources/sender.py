@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
+from urllib.parse import quote
 
 import httpx
 
@@ -21,6 +22,8 @@ class SendResult:
     rejected: int = 0
     failed_batches: int = 0
     errors: list[str] = field(default_factory=list)
+    fatal: str | None = None
+    """Why sending stopped early: an answer every later batch would get too (401, 404)."""
 
     @property
     def ok(self) -> bool:
@@ -30,7 +33,27 @@ class SendResult:
         text = f"sent {self.batches} batch(es): {self.accepted} accepted, {self.rejected} rejected"
         if self.failed_batches:
             text += f", {self.failed_batches} batch(es) FAILED: " + "; ".join(self.errors[:3])
+        if self.fatal:
+            text += f"; stopped: {self.fatal}"
         return text
+
+
+_STOP_STATUSES = {
+    401: "the API wants a token: set STREAMDASH_TOKEN to the API's token",
+    403: "the API refused the token in STREAMDASH_TOKEN",
+    404: "the API does not know this stream or route (is the URL and --stream right?)",
+}
+"""Answers that every later batch would get too: sending the rest is pointless."""
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        answer = response.json()
+    except ValueError:
+        return response.text[:300]
+    if isinstance(answer, dict) and "detail" in answer:
+        return str(answer["detail"])[:300]
+    return response.text[:300]
 
 
 def _post(
@@ -46,7 +69,7 @@ def _post(
         try:
             response = client.post(path, content=body, headers={"Content-Type": content_type})
         except httpx.TransportError as err:
-            error = f"{type(err).__name__}: {err}"
+            error = f"cannot reach {client.base_url}: {type(err).__name__}: {err}"
         else:
             if response.status_code < 300:
                 payload = response.json()
@@ -54,7 +77,12 @@ def _post(
                 result.rejected += int(payload.get("rejected", 0))
                 result.batches += 1
                 return
-            error = f"HTTP {response.status_code}: {response.text[:300]}"
+            error = f"HTTP {response.status_code} from {path}: {_detail(response)}"
+            if response.status_code in _STOP_STATUSES:
+                result.fatal = (
+                    f"HTTP {response.status_code}: {_STOP_STATUSES[response.status_code]}"
+                )
+                break
             if response.status_code != 503:
                 break  # a client error will not go away by retrying
         if attempt < retries:
@@ -74,10 +102,12 @@ def send_batches(
         for batch in batches:
             if sensorlogger:
                 for body in batch.splitlines():
-                    if body.strip():
+                    if body.strip() and result.fatal is None:
                         _post(client, "/v1/sensorlogger", body, "application/json", result)
             else:
-                _post(client, f"/v1/streams/{stream}/events", batch, NDJSON, result)
+                _post(client, f"/v1/streams/{quote(stream, safe='')}/events", batch, NDJSON, result)
+            if result.fatal is not None:
+                break
     return result
 
 
