@@ -147,6 +147,19 @@ def run(
 
 
 @app.command()
+def dashboard(
+    spec: SpecArg = None,
+    data_dir: DataDir = None,
+    host: Annotated[str | None, typer.Option(help="Bind address [127.0.0.1].")] = None,
+    port: Annotated[int, typer.Option(help="Port.")] = 8050,
+) -> None:
+    """Only the live dashboard (the `run` command starts it for you)."""
+    from streamdash.dashboard import serve_dashboard
+
+    serve_dashboard(_pipeline(spec), _settings(data_dir, host=host, dashboard_port=port))
+
+
+@app.command()
 def serve(
     spec: SpecArg = None,
     data_dir: DataDir = None,

@@ -61,6 +61,8 @@ def run_local(
             logs,
         )
         supervisor.spawn("engine", ["engine", *spec_args], env, logs)
+        supervisor.spawn("dashboard", ["dashboard", *spec_args, "--host", settings.host,
+                                       "--port", str(settings.dashboard_port)], env, logs)
         try:
             if not wait_healthy(api_url):
                 console.print(f"[red]the ingest API did not start; see {logs / 'api.log'}")
@@ -99,8 +101,7 @@ def _print_banner(
         f"  ingest API   {api_url}   (POST /v1/streams/<stream>/events, "
         f"/v1/sensorlogger)\n"
         f"  results      {api_url}/v1/views\n"
-        f"  dashboard    http://{settings.host}:{settings.dashboard_port}  "
-        f"(coming soon)\n"
+        f"  dashboard    http://{settings.host}:{settings.dashboard_port}\n"
         f"  database     {mask_url(database_url)}\n"
         f"  data dir     {settings.data_dir.resolve()}\n"
         f"  process logs {logs.resolve()}"

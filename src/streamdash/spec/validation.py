@@ -518,7 +518,8 @@ def _group_by_problems(base: str, view: ViewSpec, columns: _Columns | None) -> l
 
 
 def _reference_problems(pipeline: Pipeline, broken: Set[tuple[str, str]]) -> list[Problem]:
-    """Dashboards and alerts are free-form mappings; only their `view` must exist."""
+    """Alerts are free-form mappings for now; only their `view` must exist. Dashboards are
+    checked in full by `spec.dashboards.dashboard_problems`."""
     problems: list[Problem] = []
 
     def check(path: str, entry: Mapping[str, object]) -> None:
@@ -528,9 +529,6 @@ def _reference_problems(pipeline: Pipeline, broken: Set[tuple[str, str]]) -> lis
         if not isinstance(view, str) or view not in pipeline.views:
             problems.append((path, f"unknown view {view!r}; {_choices(str(view), pipeline.views)}"))
 
-    for name, panels in pipeline.dashboards.items():
-        for index, panel in enumerate(panels):
-            check(yaml_path("dashboards", name, index, "view"), panel)
     for name, alert in pipeline.alerts.items():
         check(yaml_path("alerts", name, "view"), alert)
     return problems
@@ -571,6 +569,9 @@ def validate(pipeline: Pipeline, *, broken: Set[tuple[str, str]] = frozenset()) 
     problems += _table_problems(pipeline)
     problems += _view_problems(pipeline, columns_of, broken)
     problems += _reference_problems(pipeline, broken)
+    from streamdash.spec.dashboards import dashboard_problems
+
+    problems += dashboard_problems(pipeline)
     return problems
 
 

@@ -1,0 +1,132 @@
+"""The Dash app and `serve_dashboard`, the entry point of `streamdash dashboard`.
+
+Everything the browser loads comes from this server: Dash's own JS bundles
+(`serve_locally`), the Bootswatch DARKLY CSS vendored in `assets/` (see
+scripts/fetch_assets.sh) and our small stylesheet. No CDN, so it works offline.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import dash
+from dash import ALL, Dash, Input, Output, ctx
+from flask import jsonify
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from streamdash.config import Settings
+from streamdash.dashboard import layout, overview
+from streamdash.dashboard.data import DashboardData
+from streamdash.dashboard.health import HealthTracker
+from streamdash.dashboard.refresh import Refresher, Update, updated_label
+from streamdash.spec.dashboards import DashboardPanel, parse_dashboards
+from streamdash.spec.models import Pipeline
+
+ASSETS = Path(__file__).parent / "assets"
+STATS_PATH = "/_streamdash/stats"
+
+log = logging.getLogger(__name__)
+
+
+def _pattern(kind: str, last: str = "index") -> dict[str, Any]:
+    return {"kind": kind, "page": ALL, last: ALL}
+
+
+def _register(app: Dash, pages: Mapping[str, Sequence[DashboardPanel]], pipeline: Pipeline,
+              refresher: Refresher) -> None:  # fmt: skip
+    @app.callback(Output("page", "children"), Input("url", "pathname"))
+    def render_page(path: str | None) -> Any:
+        path = (path or "/").rstrip("/") or "/"
+        if path == "/":
+            return overview.page()
+        stream = path.removeprefix("/streams/")
+        if stream in pipeline.streams:
+            spec = pipeline.streams[stream]
+            return layout.stream_page(stream, spec.description, pages.get(stream, []))
+        return layout.not_found(path, pipeline.streams)
+
+    @app.callback(
+        Output(_pattern("graph"), "figure"),
+        Output(_pattern("html"), "children"),
+        Output(_pattern("filter", "column"), "options"),
+        Output(_pattern("overview"), "children"),
+        Output("db-error", "children"),
+        Output("db-error", "is_open"),
+        Output("updated", "children"),
+        Input("tick", "n_intervals"),
+        Input({"kind": "range", "page": ALL}, "value"),
+        Input(_pattern("filter", "column"), "value"),
+    )
+    def refresh(_tick: int | None, ranges: list[str], filter_values: list[list[str] | None]) -> Any:
+        # The ids Dash asks for are those on the viewer's current page.
+        graph_ids, html_ids, filter_ids, overview_ids = (
+            [item["id"] for item in ctx.outputs_list[i]] for i in range(4)
+        )
+        result = refresher.safe_refresh(
+            graph_ids, html_ids, filter_ids, filter_values, overview_ids,
+            ranges[0] if ranges else None,
+        )  # fmt: skip
+        if isinstance(result, str):
+            # Keep what is shown (pattern outputs need one "no update" per component).
+            keep = [[dash.no_update] * len(ids) for ids in (graph_ids, html_ids, filter_ids)]
+            return (*keep, [dash.no_update] * len(overview_ids), result, True, dash.no_update)
+        assert isinstance(result, Update)
+        # Only a refresh that read something may claim the page is up to date.
+        read = any((graph_ids, html_ids, overview_ids))
+        return (result.figures, result.html, result.filter_options, result.overview,
+                None, False, updated_label() if read else dash.no_update)  # fmt: skip
+
+
+def create_app(pipeline: Pipeline, data: DashboardData) -> Dash:
+    pages = parse_dashboards(pipeline)
+    app = Dash(
+        __name__,
+        assets_folder=str(ASSETS),
+        serve_locally=True,
+        title="streamdash",
+        update_title="",  # no "Updating..." flicker in the tab title
+        suppress_callback_exceptions=True,  # page components appear after the first load
+    )
+    app.layout = layout.shell(list(pipeline.streams))
+    _register(app, pages, pipeline, Refresher(pages, data))
+
+    def stats() -> Any:
+        """How many loads the shared cache made: database load per tick, not per viewer."""
+        return jsonify({"loads": data.queries})
+
+    app.server.add_url_rule(STATS_PATH, "streamdash_stats", stats)
+
+    return app
+
+
+def build_server(app: Dash, host: str, port: int) -> BaseWSGIServer:
+    """A threaded WSGI server (one thread per request; the cache serialises the queries)."""
+    return make_server(host, port, app.server, threaded=True)
+
+
+def serve_dashboard(pipeline: Pipeline, settings: Settings) -> None:
+    """Run the dashboard on `settings.host:settings.dashboard_port` until killed."""
+    from streamdash.log.sqlite import SqliteLog
+    from streamdash.runtime.queries import view_schemas
+    from streamdash.store.reader import ResultReader
+
+    if settings.database_url is None:
+        raise ValueError("the dashboard needs STREAMDASH_DATABASE_URL (set by `run`/`demo`)")
+    reader = ResultReader(settings.database_url)
+    # The log's end offsets give "received" counts; only readable when it is local.
+    log_ = SqliteLog(settings.log_dir) if settings.log_dir.is_dir() else None
+    data = DashboardData(
+        view_schemas(pipeline, settings.database_url),
+        reader,
+        HealthTracker(pipeline, reader, log_),
+    )
+    server = build_server(create_app(pipeline, data), settings.host, settings.dashboard_port)
+    log.info("dashboard on http://%s:%d", settings.host, settings.dashboard_port)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+        reader.close()

@@ -1,0 +1,74 @@
+"""What the pages read, behind the shared cache: a view's rows for a time range, and the
+overview's stream health. One database query per (view, range) per tick, whatever the
+number of viewers and panels: panels and key filters then work on the cached rows."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from streamdash.dashboard.cache import SharedCache
+from streamdash.dashboard.frames import Row
+from streamdash.dashboard.health import HealthTracker, StreamHealth
+from streamdash.results import ViewSchema
+from streamdash.store.reader import MAX_LIMIT, ResultReader
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    label: str
+    span: timedelta | None
+    """How far back from now `window_start` may be (None: no bound, the newest rows)."""
+    ttl: float
+    """Seconds a result is reused: longer ranges are bigger and change relatively less."""
+
+
+RANGES: dict[str, TimeRange] = {
+    "5m": TimeRange("5 min", timedelta(minutes=5), 1.0),
+    "1h": TimeRange("1 h", timedelta(hours=1), 2.0),
+    "24h": TimeRange("24 h", timedelta(hours=24), 5.0),
+    "all": TimeRange("all", None, 5.0),
+}
+DEFAULT_RANGE = "5m"
+HEALTH_TTL = 1.0
+
+
+@dataclass
+class DashboardData:
+    schemas: Mapping[str, ViewSchema]
+    reader: ResultReader
+    health: HealthTracker
+    wall_clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    cache: SharedCache[object] = field(default_factory=SharedCache)
+
+    def rows(self, view: str, range_key: str) -> list[Row]:
+        """Rows of `view`, newest first (at most `MAX_LIMIT`). Running (unwindowed) views
+        ignore the range: each row is the current total of its key."""
+        time_range = RANGES.get(range_key, RANGES[DEFAULT_RANGE])
+        schema = self.schemas[view]
+        bounded = schema.windowed and time_range.span is not None
+        key = ("rows", view, range_key if bounded else "current")
+
+        def load() -> list[Row]:
+            since = self.wall_clock() - time_range.span if time_range.span and bounded else None
+            return self.reader.query_view(schema, since=since, limit=MAX_LIMIT)
+
+        result = self.cache.get(key, load, time_range.ttl)
+        assert isinstance(result, list)
+        return result
+
+    def stream_health(self) -> list[StreamHealth]:
+        result = self.cache.get(("health",), self.health.sample, HEALTH_TTL)
+        assert isinstance(result, list)
+        return result
+
+    @property
+    def queries(self) -> int:
+        """Loads so far (each is one or two database queries): shows the sharing works."""
+        return self.cache.loads
+
+
+def now_us() -> float:
+    return time.time() * 1e6

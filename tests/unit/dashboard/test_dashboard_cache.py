@@ -1,0 +1,78 @@
+"""The shared cache: one load per key per TTL, whatever the number of callers."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from streamdash.dashboard.cache import SharedCache
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_value_is_reused_within_the_ttl_and_reloaded_after() -> None:
+    clock = Clock()
+    cache: SharedCache[int] = SharedCache(clock)
+    calls: list[int] = []
+
+    def load() -> int:
+        calls.append(1)
+        return len(calls)
+
+    assert cache.get("k", load, ttl=1.0) == 1
+    clock.now += 0.9
+    assert cache.get("k", load, ttl=1.0) == 1
+    clock.now += 0.2
+    assert cache.get("k", load, ttl=1.0) == 2
+    assert cache.get("other", load, ttl=1.0) == 3  # keys are independent
+    assert cache.loads == 3
+
+
+def test_concurrent_callers_share_one_load() -> None:
+    cache: SharedCache[str] = SharedCache()
+    started = threading.Barrier(20)
+    loads: list[int] = []
+
+    def load() -> str:
+        loads.append(1)
+        time.sleep(0.2)  # a slow query: every other caller arrives while it runs
+        return "rows"
+
+    results: list[str] = []
+
+    def viewer() -> None:
+        started.wait()
+        results.append(cache.get("view", load, ttl=5.0))
+
+    threads = [threading.Thread(target=viewer) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == ["rows"] * 20
+    assert len(loads) == 1
+
+
+def test_a_failure_is_cached_for_the_ttl_too() -> None:
+    clock = Clock()
+    cache: SharedCache[int] = SharedCache(clock)
+    attempts: list[int] = []
+
+    def failing() -> int:
+        attempts.append(1)
+        raise ConnectionError("database down")
+
+    for _ in range(3):
+        with pytest.raises(ConnectionError, match="database down"):
+            cache.get("k", failing, ttl=1.0)
+    assert len(attempts) == 1  # an outage is not hammered by every viewer
+    clock.now += 1.5
+    assert cache.get("k", lambda: 7, ttl=1.0) == 7

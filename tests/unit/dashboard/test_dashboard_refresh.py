@@ -1,0 +1,60 @@
+"""The refresh step against a real (unreachable or empty) PostgreSQL: it never raises,
+the banner says what is wrong, and empty tables give the waiting state."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Iterator
+
+from streamdash.dashboard.data import DashboardData
+from streamdash.dashboard.health import HealthTracker
+from streamdash.dashboard.refresh import Refresher, Update
+from streamdash.runtime.queries import view_schemas
+from streamdash.spec import load_builtin
+from streamdash.spec.dashboards import parse_dashboards
+from streamdash.store.reader import ResultReader
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])  # nothing listens once the socket is closed
+
+
+@contextlib.contextmanager
+def _refresher(url: str) -> Iterator[Refresher]:
+    pipeline = load_builtin("app_logs")
+    reader = ResultReader(url)
+    data = DashboardData(view_schemas(pipeline), reader, HealthTracker(pipeline, reader))
+    try:
+        yield Refresher(parse_dashboards(pipeline), data)
+    finally:
+        reader.close()
+
+
+GRAPHS = [{"kind": "graph", "page": "app_logs", "index": 1}]
+OVERVIEW = [{"kind": "overview", "page": "overview", "index": 0}]
+
+
+def test_database_down_gives_the_banner_message() -> None:
+    with _refresher(f"postgresql://postgres@127.0.0.1:{_closed_port()}/none") as refresher:
+        result = refresher.safe_refresh(GRAPHS, [], [], [], [], "5m")
+    assert isinstance(result, str)
+    assert result.startswith("Database unreachable")
+    assert "cannot connect" in result
+
+
+def test_empty_database_shows_waiting_states(pg_db: str) -> None:
+    with _refresher(pg_db) as refresher:
+        result = refresher.safe_refresh(GRAPHS, [], [], [], OVERVIEW, "5m")
+    assert isinstance(result, Update), result
+    assert result.figures[0].layout.annotations[0].text == "Waiting for data…"
+    assert len(result.overview) == 1
+
+
+def test_a_broken_request_is_reported_not_raised(pg_db: str) -> None:
+    stale = [{"kind": "graph", "page": "app_logs", "index": 99}]
+    with _refresher(pg_db) as refresher:
+        result = refresher.safe_refresh(stale, [], [], [], [], "5m")
+    assert isinstance(result, str) and "could not refresh" in result
