@@ -1,0 +1,99 @@
+"""Each benchmark runs end to end at a tiny size and returns sane numbers.
+
+No timing assertions: the machine is shared, and speed is what the benchmarks report, not
+what tests judge. What is checked is that every piece ran and counted the right things.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from streamdash.bench import run_benchmarks, select
+from streamdash.bench.engine import run_engine_benchmark
+from streamdash.bench.freshness import run_freshness_benchmark
+from streamdash.bench.ingest import run_ingest_benchmark
+from streamdash.bench.memory import run_memory_benchmark
+from streamdash.bench.report import Measure
+from streamdash.bench.startup import run_startup_benchmark
+from streamdash.bench.workload import percentile
+
+
+def _positive(value: float) -> bool:
+    return math.isfinite(value) and value > 0
+
+
+def test_engine_counts_every_event_once() -> None:
+    result = run_engine_benchmark(20_000, chunk_events=2_000, runs=1)
+    assert result.counted_events == 20_000  # sum(request_count) in PostgreSQL
+    assert result.result_rows > 0
+    assert _positive(result.log_to_postgres_events_per_s)
+    assert _positive(result.processor_events_per_s)
+    assert _positive(result.msgspec_decode_events_per_s)
+    assert [m.name for m in result.measures()] == ["log -> PostgreSQL", "Processor alone"]
+
+
+def test_ingest_accepts_over_http() -> None:
+    result = run_ingest_benchmark(1.0, clients=2, body_bytes=64 << 10)
+    assert result.requests > 0
+    assert _positive(result.http_events_per_s)
+    assert _positive(result.validate_events_per_s)
+    assert result.request_p50_ms <= result.request_p99_ms
+
+
+def test_freshness_sees_every_batch() -> None:
+    result = run_freshness_benchmark(2.0, rate=2_000.0)
+    assert result.batches == 40
+    assert result.never_visible == 0
+    assert 0 < result.visible_p50_ms <= result.visible_p95_ms <= result.visible_p99_ms
+    assert result.polls > 0
+
+
+def test_startup_cold_then_warm() -> None:
+    result = run_startup_benchmark(1)
+    for timing in (*result.cold_runs, *result.warm_runs):
+        assert 0 < timing.healthz_s <= timing.posted_s <= timing.first_row_s
+
+
+def test_memory_samples_both_processes() -> None:
+    result = run_memory_benchmark(3.0, rate=2_000.0, sample_every=1.0)
+    assert [s.process for s in result.series] == ["api", "engine"]
+    for series in result.series:
+        assert len(series.rss_mb) >= 3
+        assert all(_positive(m) for m in series.rss_mb)
+        assert math.isfinite(series.slope_mb_per_min())
+    assert result.events > 0
+
+
+def test_run_benchmarks_prints_and_writes_json(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    console = Console(record=True, width=200)
+    results = run_benchmarks(events=5_000, only="engine", console=console, json_path=out)
+    assert len(results) == 1
+    assert "log -> PostgreSQL" in console.export_text()
+    saved = json.loads(out.read_text())
+    assert saved["machine"]["cpus"] >= 1
+    assert saved["results"][0]["raw"]["events"] == 5_000
+
+
+def test_select_names_and_aliases() -> None:
+    assert select(None) == ["engine", "ingest", "freshness", "startup", "memory"]
+    assert select("start,engine") == ["startup", "engine"]
+    with pytest.raises(ValueError, match="unknown benchmark"):
+        select("speed")
+
+
+def test_percentile_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50.0
+    assert percentile(values, 99) == 99.0
+    assert percentile([3.0], 99) == 3.0
+
+
+def test_measure_ratio() -> None:
+    assert Measure("x", "y", 2.0, "events/s", 4.0).ratio == 0.5
+    assert Measure("x", "y", 2.0, "events/s").ratio is None
