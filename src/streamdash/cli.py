@@ -25,6 +25,8 @@ app = typer.Typer(
 )
 dead_letters_app = typer.Typer(no_args_is_help=True, help="Inspect and replay rejected events.")
 app.add_typer(dead_letters_app, name="dead-letters")
+grafana_app = typer.Typer(no_args_is_help=True, help="Grafana provisioning files.")
+app.add_typer(grafana_app, name="grafana")
 console = Console()
 # soft_wrap: an error message stays one line (greppable, copyable) whatever the terminal width
 err_console = Console(stderr=True, soft_wrap=True)
@@ -40,7 +42,7 @@ SpecArg = Annotated[
 DataDir = Annotated[
     Path | None,
     typer.Option(
-        help="Where the log and database live [env STREAMDASH_DATA_DIR, default .streamdash]."
+        help="Where the log and database live \\[env STREAMDASH_DATA_DIR, default .streamdash]."
     ),
 ]
 
@@ -356,6 +358,15 @@ def bench(
     except ValueError as err:
         raise _fail(str(err)) from None
     run_benchmarks(events=events, only=only, console=console, json_path=json, minutes=minutes)
+
+
+def _register_grafana() -> None:
+    from streamdash.grafana.command import grafana_export
+
+    grafana_app.command("export")(grafana_export)
+
+
+_register_grafana()
 
 
 def main() -> None:
