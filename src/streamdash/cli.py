@@ -149,6 +149,17 @@ def run(
 
 
 @app.command()
+def alerts(spec: SpecArg = None, data_dir: DataDir = None) -> None:
+    """Only the alert evaluator (the `run` command starts it for you)."""
+    from streamdash.alerts import run_alerts
+
+    settings = _settings(data_dir)
+    if not settings.database_url:
+        raise _fail("the alert evaluator needs STREAMDASH_DATABASE_URL (run/demo set it)")
+    run_alerts(_pipeline(spec), settings)
+
+
+@app.command()
 def dashboard(
     spec: SpecArg = None,
     data_dir: DataDir = None,

@@ -18,7 +18,7 @@ from flask import jsonify
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from streamdash.config import Settings
-from streamdash.dashboard import layout, overview
+from streamdash.dashboard import alert_panels, layout, overview
 from streamdash.dashboard.data import DashboardData
 from streamdash.dashboard.health import HealthTracker
 from streamdash.dashboard.refresh import Refresher, Update, updated_label
@@ -56,6 +56,10 @@ def _register(app: Dash, pages: Mapping[str, Sequence[DashboardPanel]], pipeline
         Output("db-error", "children"),
         Output("db-error", "is_open"),
         Output("updated", "children"),
+        Output(alert_panels.BANNER_ID, "children"),
+        Output(alert_panels.BANNER_ID, "is_open"),
+        Output(alert_panels.BANNER_ID, "color"),
+        Output(_pattern("alerts"), "children"),
         Input("tick", "n_intervals"),
         Input({"kind": "range", "page": ALL}, "value"),
         Input(_pattern("filter", "column"), "value"),
@@ -65,19 +69,23 @@ def _register(app: Dash, pages: Mapping[str, Sequence[DashboardPanel]], pipeline
         graph_ids, html_ids, filter_ids, overview_ids = (
             [item["id"] for item in ctx.outputs_list[i]] for i in range(4)
         )
+        alert_ids = [item["id"] for item in ctx.outputs_list[10]]
         result = refresher.safe_refresh(
             graph_ids, html_ids, filter_ids, filter_values, overview_ids,
-            ranges[0] if ranges else None,
+            ranges[0] if ranges else None, alert_ids,
         )  # fmt: skip
         if isinstance(result, str):
             # Keep what is shown (pattern outputs need one "no update" per component).
             keep = [[dash.no_update] * len(ids) for ids in (graph_ids, html_ids, filter_ids)]
-            return (*keep, [dash.no_update] * len(overview_ids), result, True, dash.no_update)
+            return (*keep, [dash.no_update] * len(overview_ids), result, True, dash.no_update,
+                    dash.no_update, dash.no_update, dash.no_update,
+                    [dash.no_update] * len(alert_ids))  # fmt: skip
         assert isinstance(result, Update)
         # Only a refresh that read something may claim the page is up to date.
         read = any((graph_ids, html_ids, overview_ids))
         return (result.figures, result.html, result.filter_options, result.overview,
-                None, False, updated_label() if read else dash.no_update)  # fmt: skip
+                None, False, updated_label() if read else dash.no_update,
+                *result.banner, result.alert_lists)  # fmt: skip
 
 
 def create_app(pipeline: Pipeline, data: DashboardData) -> Dash:
@@ -109,6 +117,7 @@ def build_server(app: Dash, host: str, port: int) -> BaseWSGIServer:
 
 def serve_dashboard(pipeline: Pipeline, settings: Settings) -> None:
     """Run the dashboard on `settings.host:settings.dashboard_port` until killed."""
+    from streamdash.alerts.reader import AlertReader
     from streamdash.log.sqlite import SqliteLog
     from streamdash.runtime.queries import view_schemas
     from streamdash.store.reader import ResultReader
@@ -122,6 +131,7 @@ def serve_dashboard(pipeline: Pipeline, settings: Settings) -> None:
         view_schemas(pipeline, settings.database_url),
         reader,
         HealthTracker(pipeline, reader, log_),
+        alerts=AlertReader(settings.database_url),
     )
     server = build_server(create_app(pipeline, data), settings.host, settings.dashboard_port)
     log.info("dashboard on http://%s:%d", settings.host, settings.dashboard_port)
@@ -130,3 +140,5 @@ def serve_dashboard(pipeline: Pipeline, settings: Settings) -> None:
     finally:
         server.server_close()
         reader.close()
+        if data.alerts is not None:
+            data.alerts.close()

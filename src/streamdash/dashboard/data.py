@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from streamdash.alerts.reader import AlertReader
 from streamdash.dashboard.cache import SharedCache
 from streamdash.dashboard.frames import Row
 from streamdash.dashboard.health import HealthTracker, StreamHealth
@@ -33,6 +34,9 @@ RANGES: dict[str, TimeRange] = {
 }
 DEFAULT_RANGE = "5m"
 HEALTH_TTL = 1.0
+ALERTS_TTL = 1.0
+RECENT_ALERTS = 50
+"""Alerts the pages get per tick: open ones first in the banner, all in the overview list."""
 
 
 @dataclass
@@ -42,6 +46,8 @@ class DashboardData:
     health: HealthTracker
     wall_clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     cache: SharedCache[object] = field(default_factory=SharedCache)
+    alerts: AlertReader | None = None
+    """None: no alerts table to read (the banner and list stay empty)."""
 
     def rows(self, view: str, range_key: str) -> list[Row]:
         """Rows of `view`, newest first (at most `MAX_LIMIT`). Running (unwindowed) views
@@ -61,6 +67,15 @@ class DashboardData:
 
     def stream_health(self) -> list[StreamHealth]:
         result = self.cache.get(("health",), self.health.sample, HEALTH_TTL)
+        assert isinstance(result, list)
+        return result
+
+    def recent_alerts(self) -> list[dict[str, object]] | None:
+        """The newest alerts (None without a reader): one query per tick for all viewers."""
+        reader = self.alerts
+        if reader is None:
+            return None
+        result = self.cache.get(("alerts",), lambda: reader.alerts(limit=RECENT_ALERTS), ALERTS_TTL)
         assert isinstance(result, list)
         return result
 

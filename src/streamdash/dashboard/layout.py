@@ -10,7 +10,7 @@ from typing import Any
 
 from dash import dcc, html
 
-from streamdash.dashboard import figures, widgets
+from streamdash.dashboard import alert_panels, figures, widgets
 from streamdash.dashboard.data import DEFAULT_RANGE, RANGES
 from streamdash.dashboard.libs import dbc
 from streamdash.spec.dashboards import DashboardPanel
@@ -91,6 +91,12 @@ def shell(streams: Sequence[str]) -> html.Div:
             dbc.Container(
                 [
                     dbc.Alert(id="db-error", color="danger", is_open=False, className="sd-banner"),
+                    dbc.Alert(
+                        id=alert_panels.BANNER_ID,
+                        color="warning",
+                        is_open=False,
+                        className="sd-banner sd-alerts-banner",
+                    ),
                     html.Div(id="page"),
                 ],
                 fluid=True,

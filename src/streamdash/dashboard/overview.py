@@ -9,7 +9,7 @@ from typing import Any
 
 from dash import dcc, html
 
-from streamdash.dashboard import figures
+from streamdash.dashboard import alert_panels, figures
 from streamdash.dashboard.frames import MISSING
 from streamdash.dashboard.health import StreamHealth
 from streamdash.dashboard.layout import page_path
@@ -28,6 +28,7 @@ def page() -> html.Div:
                 className="text-muted d-block mb-3",
             ),
             html.Div(id=OVERVIEW_ID, children=figures.WAITING),
+            alert_panels.list_section(),
         ]
     )
 

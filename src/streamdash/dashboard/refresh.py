@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from streamdash.dashboard import figures, frames, overview, widgets
+from streamdash.dashboard import alert_panels, figures, frames, overview, widgets
 from streamdash.dashboard.data import DEFAULT_RANGE, DashboardData, now_us
 from streamdash.errors import StoreUnavailable
 from streamdash.spec.dashboards import DashboardPanel
@@ -32,6 +32,9 @@ class Update:
     filter_options: list[list[dict[str, str]]]
     overview: list[Any]
     error: str | None
+    banner: tuple[Any, bool, str] = (None, False, "warning")
+    """The open-alerts banner: (children, is_open, colour)."""
+    alert_lists: list[Any] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class Refresher:
         filter_values: Sequence[Sequence[str] | None],
         overview_ids: Sequence[ComponentId],
         range_key: str | None,
+        alert_ids: Sequence[ComponentId] = (),
     ) -> Update:
         """Fill the requested components. Raises `StoreUnavailable` if the database is
         down (the caller keeps what is shown and raises the banner)."""
@@ -84,7 +88,11 @@ class Refresher:
         ]
         options = [self._options(fid["page"], str(fid["column"]), range_key) for fid in filter_ids]
         boards = [overview.render(self.data.stream_health(), now_us()) for _ in overview_ids]
-        return Update(graphs, cells, options, boards, None)
+        recent = self.data.recent_alerts()
+        lists = [alert_panels.alert_list(recent) for _ in alert_ids]
+        return Update(
+            graphs, cells, options, boards, None, alert_panels.banner(recent or []), lists
+        )
 
     def safe_refresh(self, *args: Any) -> Update | str:
         """`refresh`, or the message for the error banner: the page never goes blank and

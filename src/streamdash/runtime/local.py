@@ -61,8 +61,20 @@ def run_local(
             logs,
         )
         supervisor.spawn("engine", ["engine", *spec_args], env, logs)
-        supervisor.spawn("dashboard", ["dashboard", *spec_args, "--host", settings.host,
-                                       "--port", str(settings.dashboard_port)], env, logs)
+        supervisor.spawn("alerts", ["alerts", *spec_args], env, logs)
+        supervisor.spawn(
+            "dashboard",
+            [
+                "dashboard",
+                *spec_args,
+                "--host",
+                settings.host,
+                "--port",
+                str(settings.dashboard_port),
+            ],
+            env,
+            logs,
+        )
         try:
             if not wait_healthy(api_url):
                 console.print(f"[red]the ingest API did not start; see {logs / 'api.log'}")

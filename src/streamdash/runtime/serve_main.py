@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uvicorn
+from prometheus_client.registry import Collector
 
 from streamdash.config import Settings
 from streamdash.log.sqlite import SqliteLog
@@ -14,10 +15,16 @@ def serve_api(pipeline: Pipeline, settings: Settings) -> None:
     from streamdash.runtime.status import PipelineCollector
 
     reader = None
+    collectors: list[Collector] = []
+    alert_reader = None
     if settings.database_url:
+        from streamdash.alerts.metrics import AlertsCollector
+        from streamdash.alerts.reader import AlertReader
         from streamdash.runtime.queries import StoreQueries
 
         reader = StoreQueries(pipeline, settings.database_url)
+        alert_reader = AlertReader(settings.database_url)
+        collectors.append(AlertsCollector.for_pipeline(pipeline, alert_reader))
     log = SqliteLog(settings.log_dir, synchronous=settings.log_sync)
     # /metrics also shows the pipeline (lag, watermarks, late, rejected, engine batches),
     # read from the log and the store: the same numbers in every API process of a data dir
@@ -27,8 +34,12 @@ def serve_api(pipeline: Pipeline, settings: Settings) -> None:
         log,
         token=settings.token,
         reader=reader,
-        extra_collectors=[pipeline_metrics],
+        extra_collectors=[pipeline_metrics, *collectors],
     )
+    if alert_reader is not None:
+        from streamdash.alerts.api import alerts_router
+
+        app.include_router(alerts_router(alert_reader))
     uvicorn.run(
         app,
         host=settings.host,

@@ -517,23 +517,6 @@ def _group_by_problems(base: str, view: ViewSpec, columns: _Columns | None) -> l
     return problems
 
 
-def _reference_problems(pipeline: Pipeline, broken: Set[tuple[str, str]]) -> list[Problem]:
-    """Alerts are free-form mappings for now; only their `view` must exist. Dashboards are
-    checked in full by `spec.dashboards.dashboard_problems`."""
-    problems: list[Problem] = []
-
-    def check(path: str, entry: Mapping[str, object]) -> None:
-        view = entry.get("view")
-        if view is None or ("views", str(view)) in broken:
-            return
-        if not isinstance(view, str) or view not in pipeline.views:
-            problems.append((path, f"unknown view {view!r}; {_choices(str(view), pipeline.views)}"))
-
-    for name, alert in pipeline.alerts.items():
-        check(yaml_path("alerts", name, "view"), alert)
-    return problems
-
-
 def _topic_problems(pipeline: Pipeline) -> list[Problem]:
     problems: list[Problem] = []
     owners: dict[str, str] = {}
@@ -568,10 +551,11 @@ def validate(pipeline: Pipeline, *, broken: Set[tuple[str, str]] = frozenset()) 
     problems += _topic_problems(pipeline)
     problems += _table_problems(pipeline)
     problems += _view_problems(pipeline, columns_of, broken)
-    problems += _reference_problems(pipeline, broken)
+    from streamdash.spec.alerts import alert_problems
     from streamdash.spec.dashboards import dashboard_problems
 
     problems += dashboard_problems(pipeline)
+    problems += alert_problems(pipeline)
     return problems
 
 
