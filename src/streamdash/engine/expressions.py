@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from sqlglot import exp
 
 from streamdash.spec.metrics import DIALECT, columns_of, parse_expression
@@ -23,7 +25,9 @@ def safe_sql(sql: str) -> str:
             parts = [part.name for part in node.parts]
             path: exp.Expression = exp.column(parts[0], quoted=True)
             for part in parts[1:]:
-                path = exp.func("struct_extract", path, exp.Literal.string(part))
+                # typed as returning `Func`, which sqlglot >= 30 types apart from Expression
+                call = exp.func("struct_extract", path, exp.Literal.string(part))
+                path = cast(exp.Expression, call)
             return path
         if isinstance(node, exp.Div | exp.IntDiv | exp.Mod):
             divisor = exp.Nullif(this=node.expression.copy(), expression=exp.Literal.number(0))

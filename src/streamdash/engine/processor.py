@@ -2,7 +2,8 @@
 
 One Processor holds one in-memory DuckDB connection (2 threads) with the compiled
 pipeline, the reference tables and every view's state; `snapshot()`/`restore()` move that
-state, together with the event clocks, in and out as bytes for the sink's checkpoint.
+state, the reference tables and the event clocks in and out as bytes for the sink's
+checkpoint.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ class Processor:
         self.con = duckdb.connect(config={"threads": 2})
         self.con.execute("SET TimeZone = 'UTC'")
         self.con.execute("SET error_on_division_by_zero = false")
+        self.latest: dict[str, pa.Table] = {}
+        """The newest rows given for each reference table (at start or by `set_table`)."""
+        self._replaying = False
         given = tables or {}
         for name, spec in pipeline.tables.items():
             self.set_table(name, given.get(name, arrow_schema_of(spec.schema_).empty_table()))
@@ -47,6 +51,7 @@ class Processor:
     def set_table(self, name: str, table: pa.Table) -> None:
         """Replace a reference table; events decoded from now on join the new rows."""
         load_reference(self.con, table_name(name), self.pipeline.tables[name].key, table)
+        self.latest[name] = table
 
     def process(self, stream: str, chunks: list[Chunk], now_us: int) -> CommitBatch:
         batch = CommitBatch()
@@ -96,7 +101,21 @@ class Processor:
         return write_snapshot(self.con, self.pipeline, self.clocks, self.states)
 
     def restore(self, data: bytes) -> None:
+        """Put back the state of a snapshot, reference tables included: the replay that
+        follows must join the rows that produced the committed results."""
         self.clocks = read_snapshot(self.con, self.pipeline, self.states, data)
+        self._replaying = bool(self.pipeline.tables)
+
+    def resume_tables(self) -> bool:
+        """After the replay that follows `restore`, go back to the newest rows given for
+        each table. Returns whether tables were replaced: a change that is not in the log,
+        so the caller must checkpoint with its next commit (as after a table refresh)."""
+        if not self._replaying:
+            return False
+        self._replaying = False
+        for name, table in self.latest.items():
+            self.set_table(name, table)
+        return bool(self.latest)
 
     def close(self) -> None:
         self.con.close()

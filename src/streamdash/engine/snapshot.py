@@ -1,6 +1,11 @@
-"""Engine state as bytes: event clocks and counters in a msgspec header, every state table
-as Arrow IPC. Taken at a batch boundary, restoring it and replaying the log from the
-offsets committed with it gives exactly the results of an uninterrupted run."""
+"""Engine state as bytes: event clocks in a msgspec header, every state table and every
+reference table as Arrow IPC. Taken at a batch boundary, restoring it and replaying the log
+from the offsets committed with it gives exactly the results of an uninterrupted run.
+
+Reference tables are part of the state because the results a replay must reproduce were
+computed with the table version loaded at the time: a restart that reloads the table from
+its source (which may have changed) would otherwise join replayed events to other rows.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import duckdb
 import msgspec
 import pyarrow as pa
 
+from streamdash.engine.compile import table_name
 from streamdash.engine.state import ViewState
 from streamdash.engine.watermark import StreamClock
 from streamdash.errors import Fatal
@@ -38,6 +44,9 @@ class _Snapshot(msgspec.Struct):
     duckdb: str
     clocks: dict[str, _Clock]
     views: dict[str, _View]
+    tables: dict[str, bytes] = {}
+    """Reference table name -> its rows; empty in snapshots from before tables were kept,
+    which then leave the tables loaded at start in place."""
 
 
 def fingerprint(pipeline: Pipeline) -> str:
@@ -51,6 +60,10 @@ def _ipc(table: pa.Table) -> bytes:
     return bytes(sink.getvalue())
 
 
+def _rows(con: duckdb.DuckDBPyConnection, table: str) -> bytes:
+    return _ipc(con.sql(f"SELECT * FROM {table}").to_arrow_table())
+
+
 def write_snapshot(
     con: duckdb.DuckDBPyConnection,
     pipeline: Pipeline,
@@ -58,17 +71,16 @@ def write_snapshot(
     states: dict[str, ViewState],
 ) -> bytes:
     views = {
-        name: _View(
-            {t: _ipc(con.sql(f"SELECT * FROM {t}").to_arrow_table()) for t in state.tables()}
-        )
-        for name, state in states.items()
+        name: _View({t: _rows(con, t) for t in state.tables()}) for name, state in states.items()
     }
+    tables = {name: _rows(con, table_name(name)) for name in pipeline.tables}
     snap = _Snapshot(
         FORMAT,
         fingerprint(pipeline),
         duckdb.__version__,
         {s: _Clock(c.max_us, c.anchor_us, c.last_event_wall_us) for s, c in clocks.items()},
         views,
+        tables,
     )
     return msgspec.msgpack.encode(snap)
 
@@ -86,15 +98,16 @@ def read_snapshot(
             "the checkpoint was written for a different pipeline spec or engine version; "
             "rebuild it by replaying the log from the start"
         )
+    for name, blob in snap.tables.items():
+        if name in pipeline.tables:
+            _create(con, table_name(name), blob, replace=True)
     for name, state in states.items():
         for table in state.tables():
             con.execute(f"DROP TABLE {table}")
         state.created.clear()
         saved = snap.views.get(name, _View({}))
         for table, blob in saved.tables.items():
-            con.register("_restored", pa.ipc.open_stream(blob).read_all())
-            con.execute(f"CREATE TABLE {table} AS SELECT * FROM _restored")
-            con.unregister("_restored")
+            _create(con, table, blob)
             state.created.add(table)
     clocks = {s: StreamClock() for s in pipeline.streams}
     clocks.update(
@@ -104,3 +117,12 @@ def read_snapshot(
         }
     )
     return clocks
+
+
+def _create(con: duckdb.DuckDBPyConnection, table: str, blob: bytes, replace: bool = False) -> None:
+    con.register("_restored", pa.ipc.open_stream(blob).read_all())
+    try:
+        verb = "CREATE OR REPLACE TABLE" if replace else "CREATE TABLE"
+        con.execute(f"{verb} {table} AS SELECT * FROM _restored")
+    finally:
+        con.unregister("_restored")

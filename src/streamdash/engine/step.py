@@ -5,6 +5,11 @@ Events arrive with two per-view columns computed in numpy: `_b<i>`, the start of
 event's pane, and `_k<i>`, how many of its windows were still open at its watermark
 (0 = late for every window). Aggregating by (pane, live count) first and only then
 expanding panes into hopping windows keeps per-event work independent of size / every.
+
+A view whose only sketch is one quantile sketch (several quantiles of one column: the
+common case) reads its events once: the partial is grouped by the sketch bucket too, and
+both the main partial (merged over buckets) and the bucket counts come from that small
+table. Scanning the events twice cost more than any other step but the decode.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from streamdash.engine import sketches
 from streamdash.engine.compile import ViewPlan, distinct_partial_sql, quantile_partial_sql
 from streamdash.engine.expressions import quote
 from streamdash.engine.sessions import assign_sessions, session_sketch_rows
@@ -28,10 +34,23 @@ class ViewStep:
     deleted: pa.Table | None = None
 
 
-def _expand(plan: ViewPlan, table: str, merges: list[str]) -> str:
-    """Rows of a pane-level partial `table` re-keyed by window start `ws` (and `we`)."""
+def _single_pass(plan: ViewPlan) -> bool:
+    """Whether the view's partial is grouped by the bucket of its one quantile sketch."""
+    return plan.window.kind != "session" and [s.kind for s in plan.sketches] == ["quantile"]
+
+
+def _expand(plan: ViewPlan, table: str, merges: list[str], by_bucket: bool = False) -> str:
+    """Rows of a pane-level partial `table` re-keyed by window start `ws` (and `we`);
+    `by_bucket`: `table` has one row per sketch bucket too, to merge away."""
     keys = [quote(k) for k in plan.keys]
     w = plan.window
+    if by_bucket and w.kind != "hopping":
+        bounds = [] if w.kind == "none" else ["_pane AS ws", f"_pane + {w.size_us} AS we"]
+        live = "" if w.kind == "none" else "WHERE _k > 0 "
+        return (
+            f"SELECT {', '.join([*bounds, *keys, *merges])} FROM {table} {live}"
+            f"GROUP BY ALL HAVING count(*) > 0"
+        )
     if w.kind == "none":
         return f"SELECT * FROM {table}"
     if w.kind == "tumbling":
@@ -68,6 +87,10 @@ def run_view(
             else [f"{plan.pane_column()} AS _pane", f"{plan.live_column()} AS _k", *keys]
         )
         partials = [f"{p} AS {n}" for n, p, _ in plan.state_columns()]
+        single = _single_pass(plan)
+        if single:
+            bucket = sketches.bucket_sql(f"CAST({plan.sketches[0].arg} AS DOUBLE)")
+            head = [*head, f"{bucket} AS _bk"]
         select = ", ".join([*head, "count(*) AS _n", *partials])
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _p AS SELECT {select} FROM ({enrich}) "
@@ -89,10 +112,19 @@ def run_view(
         if session:
             deleted = assign_sessions(state)
         else:
-            state.assign_groups(_expand(plan, "(SELECT * EXCLUDE (_n) FROM _p)", merges))
+            partial = "_p" if single else "(SELECT * EXCLUDE (_n) FROM _p)"
+            state.assign_groups(_expand(plan, partial, merges, by_bucket=single))
         state.merge_main()
         live = " AND ".join([plan.where, *([f"{plan.live_column()} > 0"] if windowed else [])])
-        if plan.of_kind("quantile"):
+        if single:
+            sketch = plan.sketches[0].index
+            names = [*(["_pane", "_k"] if windowed else []), *(quote(k) for k in plan.keys)]
+            sql = (
+                f"SELECT {', '.join(names)}, {sketch} AS _s, _bk AS _bucket, _n FROM _p "
+                f"WHERE _bk IS NOT NULL{' AND _k > 0' if windowed else ''}"
+            )
+            _merge_sketch(state, sql, "_bucket", "_n", "sum", scan=False)
+        elif plan.of_kind("quantile"):
             sql = quantile_partial_sql(plan, enrich, head, live)
             _merge_sketch(state, sql, "_bucket", "_n", "sum")
         if plan.of_kind("distinct"):
@@ -109,27 +141,37 @@ def run_view(
         )
     else:
         con.execute("CREATE OR REPLACE TEMP TABLE _ch AS SELECT gid, FALSE AS final FROM _pg")
-    if not _scalar(state, "SELECT count(*) FROM _ch"):
+    changed, final = con.execute("SELECT count(*), count_if(final) FROM _ch").fetchall()[0]
+    if not changed:
         return ViewStep(None, late, late_events, deleted)
     rows = state.emit("_ch")
-    state.drop_final("_ch")
+    if final:  # most batches finalise no window: skip the deletes
+        state.drop_final("_ch")
     return ViewStep(rows, late, late_events, deleted)
 
 
-def _merge_sketch(state: ViewState, partial: str, part: str, value: str, combine: str) -> None:
+def _merge_sketch(
+    state: ViewState, partial: str, part: str, value: str, combine: str, scan: bool = True
+) -> None:
+    """Merge sketch rows of the batch; `scan`: `partial` reads the events (materialise it
+    once), else it is a cheap projection of `_p` and is read in place."""
     plan = state.plan
     con = state.con
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _ps AS {partial}")
+    ps = "_ps"
+    if scan:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _ps AS {partial}")
+    else:
+        ps = f"({partial})"
     keys = [quote(k) for k in plan.keys]
     w = plan.window
     if w.kind == "session":
-        rows = session_sketch_rows(state, "SELECT * FROM _ps", part, value)
+        rows = session_sketch_rows(state, f"SELECT * FROM {ps}", part, value)
         state.merge_sketch(state.q if part == "_bucket" else state.h, rows, value, combine)
         return
     if w.kind == "none":
-        expanded = "SELECT * FROM _ps"
+        expanded = f"SELECT * FROM {ps}"
     elif w.kind == "tumbling":
-        expanded = "SELECT _pane AS ws, * EXCLUDE (_pane, _k) FROM _ps"
+        expanded = f"SELECT _pane AS ws, * EXCLUDE (_pane, _k) FROM {ps}"
     else:
         cols = ", ".join(
             [
@@ -142,7 +184,7 @@ def _merge_sketch(state: ViewState, partial: str, part: str, value: str, combine
         )
         expanded = (
             f"SELECT {cols} FROM (SELECT *, unnest(range(CAST(_k AS BIGINT))) AS _j "
-            f"FROM _ps) GROUP BY ALL"
+            f"FROM {ps}) GROUP BY ALL"
         )
     rows = (
         f"SELECT pg.gid, x._s, x.{part}, x.{value} FROM ({expanded}) AS x "

@@ -34,6 +34,7 @@ class Processor(Protocol):
     def advance_idle(self, now_us: int) -> CommitBatch: ...
     def snapshot(self) -> bytes: ...
     def restore(self, state: bytes) -> None: ...
+    def resume_tables(self) -> bool: ...
 
 
 class Sink(Protocol):
@@ -157,6 +158,10 @@ class EngineRunner:
                 position = chunks[-1].end
                 replayed += position - chunks[0].start
             self.positions[stream] = target
+        # the replay joined the checkpoint's reference tables; from here on the ones loaded
+        # at start apply: a change not in the log, so the next commit checkpoints
+        if checkpoint is not None and self.processor.resume_tables():
+            self._force_checkpoint = True
         self.positions[DEAD_LETTER_STREAM] = committed.get(DEAD_LETTER_STREAM, 0)
         self._last_checkpoint = self.clock()
         if replayed:

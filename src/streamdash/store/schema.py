@@ -1,7 +1,18 @@
 """DDL: result tables from `ViewSchema`s, the internal `streamdash_*` tables, and the check
-that an existing result table still matches its view (we never alter a user's table)."""
+that an existing result table still matches its view (we never alter a user's table).
+
+Requires PostgreSQL >= 15. A result row is identified by (window_start, keys...), but a key
+may be NULL (a LEFT JOIN to a reference table without the event's row gives NULL columns),
+so key columns are nullable and the row identity is a UNIQUE index with NULLS NOT DISTINCT
+(new in PostgreSQL 15) instead of a PRIMARY KEY; the upsert's ON CONFLICT infers it. The
+embedded server is PostgreSQL 18.
+"""
 
 from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import cast
 
 import psycopg
 import pyarrow as pa
@@ -72,7 +83,17 @@ CREATE INDEX IF NOT EXISTS dead_letters_stream_reason_id ON dead_letters (stream
 
 
 class SchemaMismatch(Fatal):
-    """A result table exists but its columns or primary key differ from its view."""
+    """A result table exists but its columns or unique key differ from its view."""
+
+
+def key_index_name(table: str) -> str:
+    """Name of the unique index on a result table's row identity. PostgreSQL truncates names
+    beyond 63 bytes, so long table names get a digest to stay unique."""
+    name = f"{table}_key"
+    if len(name.encode()) <= 63:
+        return name
+    digest = hashlib.sha256(table.encode()).hexdigest()[:12]
+    return f"{table.encode()[:40].decode(errors='ignore')}_{digest}_key"
 
 
 def pg_type(arrow_type: pa.DataType, column: str) -> str:
@@ -93,12 +114,11 @@ def table_columns(schema: ViewSchema) -> list[tuple[str, str]]:
 
 
 def create_table_sql(schema: ViewSchema) -> sql.Composed:
-    """CREATE TABLE IF NOT EXISTS for the view. A running view without keys has exactly one
-    row and no primary key: each commit replaces it."""
-    primary = set(schema.primary_key)
+    """CREATE TABLE IF NOT EXISTS for the view (its key index: `key_index_sql`)."""
     definitions = []
     for name, type_name in table_columns(schema):
-        not_null = name in primary or name in ("window_end", FINAL, UPDATED_AT)
+        # key columns stay nullable: a key from a left join may be NULL
+        not_null = name in ("window_start", "window_end", FINAL, UPDATED_AT)
         default = " DEFAULT now()" if name == UPDATED_AT else ""
         definitions.append(
             sql.SQL("{} {}{}{}").format(
@@ -108,14 +128,21 @@ def create_table_sql(schema: ViewSchema) -> sql.Composed:
                 sql.SQL(default),
             )
         )
-    if schema.primary_key:
-        definitions.append(
-            sql.SQL("PRIMARY KEY ({})").format(
-                sql.SQL(", ").join(map(sql.Identifier, schema.primary_key))
-            )
-        )
     return sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
         sql.Identifier(schema.table), sql.SQL(", ").join(definitions)
+    )
+
+
+def key_index_sql(schema: ViewSchema) -> sql.Composed | None:
+    """The unique index on (window_start, keys...) that the upsert's ON CONFLICT targets;
+    NULLS NOT DISTINCT makes a NULL key one group, as in the engine's GROUP BY. None for a
+    key-less running view."""
+    if not schema.primary_key:
+        return None
+    return sql.SQL("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} ({}) NULLS NOT DISTINCT").format(
+        sql.Identifier(key_index_name(schema.table)),
+        sql.Identifier(schema.table),
+        sql.SQL(", ").join(map(sql.Identifier, schema.primary_key)),
     )
 
 
@@ -130,21 +157,49 @@ def existing_columns(conn: psycopg.Connection[tuple[object, ...]], table: str) -
     return {str(name): str(type_name) for name, type_name in rows}
 
 
-def existing_primary_key(conn: psycopg.Connection[tuple[object, ...]], table: str) -> list[str]:
+@dataclass(frozen=True, slots=True)
+class UniqueKey:
+    """A unique index of an existing table (expression and partial indexes are left out:
+    ON CONFLICT cannot use them for our key)."""
+
+    columns: tuple[str, ...]
+    primary: bool
+    nulls_not_distinct: bool
+
+    def describe(self) -> str:
+        kind = "primary key" if self.primary else "unique index"
+        nulls = " NULLS NOT DISTINCT" if self.nulls_not_distinct else ""
+        return f"{kind} ({', '.join(self.columns)}){nulls}"
+
+    def identifies_rows_of(self, schema: ViewSchema) -> bool:
+        """A primary key (from streamdash before nullable keys) still works, as long as no
+        key is NULL; a plain unique index would let NULL keys duplicate rows."""
+        return self.columns == schema.primary_key and (self.primary or self.nulls_not_distinct)
+
+
+def existing_unique_keys(
+    conn: psycopg.Connection[tuple[object, ...]], table: str
+) -> list[UniqueKey]:
     rows = conn.execute(
-        """SELECT a.attname
+        """SELECT i.indisprimary, i.indnullsnotdistinct,
+                  array_agg(a.attname::text ORDER BY k.n)
            FROM pg_index i
            JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) ON true
            JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-           WHERE i.indrelid = to_regclass(%s) AND i.indisprimary
-           ORDER BY k.n""",
+           WHERE i.indrelid = to_regclass(%s) AND i.indisunique
+             AND i.indpred IS NULL AND i.indexprs IS NULL
+           GROUP BY i.indexrelid, i.indisprimary, i.indnullsnotdistinct
+           ORDER BY i.indexrelid""",
         (sql.Identifier(table).as_string(conn),),
     ).fetchall()
-    return [str(name) for (name,) in rows]
+    return [
+        UniqueKey(tuple(str(c) for c in cast(list[object], columns)), bool(primary), bool(nnd))
+        for primary, nnd, columns in rows
+    ]
 
 
 def describe_mismatch(
-    schema: ViewSchema, actual: dict[str, str], actual_pk: list[str]
+    schema: ViewSchema, actual: dict[str, str], unique_keys: list[UniqueKey]
 ) -> list[str]:
     """Human-readable differences between the view's table and the existing one ([]: same)."""
     expected = dict(table_columns(schema))
@@ -155,9 +210,11 @@ def describe_mismatch(
         for n, t in expected.items()
         if n in actual and actual[n] != t
     ]
-    if not problems and list(schema.primary_key) != actual_pk:
+    wanted = schema.primary_key
+    if not problems and wanted and not any(k.identifies_rows_of(schema) for k in unique_keys):
+        found = "; ".join(k.describe() for k in unique_keys) or "none"
         problems.append(
-            f"primary key is ({', '.join(actual_pk)}), expected ({', '.join(schema.primary_key)})"
+            f"no unique index ({', '.join(wanted)}) NULLS NOT DISTINCT (found: {found})"
         )
     return problems
 
@@ -167,8 +224,11 @@ def create_or_check(conn: psycopg.Connection[tuple[object, ...]], schema: ViewSc
     actual = existing_columns(conn, schema.table)
     if not actual:
         conn.execute(create_table_sql(schema))
+        index = key_index_sql(schema)
+        if index is not None:
+            conn.execute(index)
         return
-    problems = describe_mismatch(schema, actual, existing_primary_key(conn, schema.table))
+    problems = describe_mismatch(schema, actual, existing_unique_keys(conn, schema.table))
     if problems:
         raise SchemaMismatch(
             f"table {schema.table!r} of view {schema.view!r} does not match the view: "

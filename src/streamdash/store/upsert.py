@@ -86,8 +86,13 @@ def _delete(cur: psycopg.Cursor[tuple[object, ...]], schema: ViewSchema, deleted
     )
     stage = _staging(cur, keys.schema, "delete")
     _copy(cur, stage, keys)
+    # keys may be NULL (see schema.py): match them as the unique index does, NULL = NULL;
+    # window_start is never NULL, and `=` on it lets the index's leading column find rows
     match = sql.SQL(" AND ").join(
-        sql.SQL("t.{0} = s.{0}").format(sql.Identifier(k)) for k in schema.primary_key
+        sql.SQL(
+            "t.{0} = s.{0}" if k == "window_start" else "t.{0} IS NOT DISTINCT FROM s.{0}"
+        ).format(sql.Identifier(k))
+        for k in schema.primary_key
     )
     cur.execute(sql.SQL("DELETE FROM {} t USING {} s WHERE {}").format(target, stage, match))
 
@@ -114,6 +119,8 @@ def _upsert(cur: psycopg.Cursor[tuple[object, ...]], schema: ViewSchema, rows: p
         sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in others),
         sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(sql.Identifier(c)) for c in others),
     )
+    # DISTINCT ON and the NULLS NOT DISTINCT unique index that ON CONFLICT infers from
+    # (window_start, keys...) both take NULL keys as equal, like the engine's GROUP BY.
     statement = sql.SQL(
         "INSERT INTO {target} AS t ({columns}) "
         "SELECT DISTINCT ON ({pk}) {columns} FROM {stage} ORDER BY {pk}, {order} DESC "

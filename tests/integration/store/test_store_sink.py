@@ -82,7 +82,7 @@ def test_open_creates_result_and_internal_tables(sink: PostgresSink, pg_db: str)
     assert columns == [
         ("window_start", "timestamp with time zone", "NO"),
         ("window_end", "timestamp with time zone", "NO"),
-        ("application_id", "text", "NO"),
+        ("application_id", "text", "YES"),  # a key from a left join may be NULL
         ("request_count", "bigint", "YES"),
         ("error_rate", "double precision", "YES"),
         ("final", "boolean", "NO"),
@@ -230,8 +230,8 @@ def test_failed_batch_leaves_nothing_behind(sink: PostgresSink, pg_db: str) -> N
     sink.commit("engine", CommitBatch(offsets={"app_logs": 10}, counters={("x", "n"): 1}))
     good = ViewUpdate(APP.view, app_rows((0, "a", 5, 0.2, False)))
     bad_rows = _session_rows((100, 1, 2)).set_column(
-        2, "user_id", pa.array([None], pa.int32())
-    )  # a NULL key: the database refuses it after the first update was written
+        1, "window_end", pa.array([None], pa.timestamp("us", tz="UTC"))
+    )  # no window end: the database refuses it after the first update was written
     bad = CommitBatch(
         updates=[good, ViewUpdate("sessions", bad_rows)],
         dead_letters=[DeadLetter("app_logs", "invalid", "x", b"{}", received_us=0)],
@@ -239,7 +239,7 @@ def test_failed_batch_leaves_nothing_behind(sink: PostgresSink, pg_db: str) -> N
         counters={("x", "n"): 5},
         checkpoint=b"state",
     )
-    with pytest.raises(BatchRejected, match="user_id"):
+    with pytest.raises(BatchRejected, match="window_end"):
         sink.commit("engine", bad)
     assert app_table(pg_db) == []
     assert table_rows(pg_db, "SELECT count(*) FROM dead_letters") == [(0,)]

@@ -13,7 +13,15 @@ from streamdash.errors import Fatal
 from streamdash.results import ViewSchema
 from streamdash.store.connection import describe
 from streamdash.store.reader import InvalidQueryError, _key_value, json_value
-from streamdash.store.schema import create_table_sql, describe_mismatch, pg_type, table_columns
+from streamdash.store.schema import (
+    UniqueKey,
+    create_table_sql,
+    describe_mismatch,
+    key_index_name,
+    key_index_sql,
+    pg_type,
+    table_columns,
+)
 from streamdash.store.upsert import BatchRejected, conform
 
 VIEW = ViewSchema(
@@ -57,26 +65,54 @@ def test_table_columns_in_contract_order() -> None:
     ]  # fmt: skip
 
 
-def test_ddl_has_primary_key_for_windowed_and_none_for_keyless_running_views() -> None:
+def test_ddl_has_nullable_keys_and_a_nulls_not_distinct_unique_index() -> None:
     windowed = create_table_sql(VIEW).as_string()
-    assert 'PRIMARY KEY ("window_start", "app", "shard")' in windowed
+    assert "PRIMARY KEY" not in windowed
+    assert '"window_start" timestamp with time zone NOT NULL' in windowed
+    assert '"app" text,' in windowed  # a key from a left join may be NULL
     assert '"final" boolean NOT NULL' in windowed
+    index = key_index_sql(VIEW)
+    assert index is not None
+    assert index.as_string() == (
+        'CREATE UNIQUE INDEX IF NOT EXISTS "metrics_key" ON "metrics" '
+        '("window_start", "app", "shard") NULLS NOT DISTINCT'
+    )
     assert "PRIMARY KEY" not in create_table_sql(RUNNING).as_string()
+    assert key_index_sql(RUNNING) is None
+
+
+def test_key_index_name_fits_postgres_identifiers() -> None:
+    assert key_index_name("metrics") == "metrics_key"
+    long_a, long_b = "a" * 60 + "_x", "a" * 60 + "_y"
+    assert len(key_index_name(long_a)) <= 63
+    assert key_index_name(long_a) != key_index_name(long_b)
 
 
 def test_mismatch_names_each_difference() -> None:
+    expected_key = UniqueKey(VIEW.primary_key, primary=False, nulls_not_distinct=True)
     actual = dict(table_columns(VIEW))
     del actual["rate"]
     actual["extra"] = "text"
     actual["n"] = "integer"
-    problems = describe_mismatch(VIEW, actual, ["window_start", "app", "shard"])
+    problems = describe_mismatch(VIEW, actual, [expected_key])
     assert "missing column rate double precision" in problems
     assert "unexpected column extra text" in problems
     assert "column n is integer, expected bigint" in problems
-    assert describe_mismatch(VIEW, dict(table_columns(VIEW)), ["window_start", "app"]) == [
-        "primary key is (window_start, app), expected (window_start, app, shard)"
+    columns = dict(table_columns(VIEW))
+    shorter = UniqueKey(("window_start", "app"), primary=True, nulls_not_distinct=False)
+    assert describe_mismatch(VIEW, columns, [shorter]) == [
+        "no unique index (window_start, app, shard) NULLS NOT DISTINCT "
+        "(found: primary key (window_start, app))"
     ]
-    assert describe_mismatch(VIEW, dict(table_columns(VIEW)), list(VIEW.primary_key)) == []
+    # NULLs distinct: a NULL key would make a new row at every commit
+    plain = UniqueKey(VIEW.primary_key, primary=False, nulls_not_distinct=False)
+    assert describe_mismatch(VIEW, columns, [plain]) != []
+    assert describe_mismatch(VIEW, columns, []) != []
+    assert describe_mismatch(VIEW, columns, [expected_key]) == []
+    # tables made before keys became nullable keep working (their keys are never NULL)
+    old = UniqueKey(VIEW.primary_key, primary=True, nulls_not_distinct=False)
+    assert describe_mismatch(VIEW, columns, [old]) == []
+    assert describe_mismatch(RUNNING, dict(table_columns(RUNNING)), []) == []
 
 
 def test_conform_reorders_and_casts() -> None:
