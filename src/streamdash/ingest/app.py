@@ -13,6 +13,7 @@ empty); 499 with the JSON error when every reading was rejected (the app shows t
 from __future__ import annotations
 
 import hmac
+import re
 import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -29,6 +30,7 @@ from streamdash.errors import StoreUnavailable
 from streamdash.ingest.appender import GroupCommitAppender, dead_letter_records
 from streamdash.ingest.errors import (
     BodyTooLarge,
+    InvalidHeader,
     InvalidParameter,
     NotFound,
     RequestRejected,
@@ -79,6 +81,22 @@ def _summary(result: Validated) -> dict[str, Any]:
         for r in result.rejections[:MAX_LISTED_ERRORS]
     ]
     return {"accepted": result.count, "rejected": len(result.rejections), "errors": errors}
+
+
+_KEY = re.compile(r"^[A-Za-z0-9._:/+=-]{1,200}$")
+
+
+def _idempotency_key(request: Request) -> str | None:
+    """The producer's `Idempotency-Key` header: the same key on a retry means the same
+    batch, stored once. Checked before anything is written."""
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not _KEY.match(key):
+        raise InvalidHeader(
+            "Idempotency-Key must be 1-200 characters of letters, digits and ._:/+=-"
+        )
+    return key
 
 
 def _media_type(request: Request) -> str:
@@ -165,9 +183,12 @@ def create_app(
         ):
             raise Unauthorized("missing or wrong token; expected 'Authorization: Bearer <token>'")
 
-    async def commit(stream: str, result: Validated, received_us: int) -> None:
+    async def commit(stream: str, result: Validated, received_us: int, request: Request) -> None:
+        key = _idempotency_key(request)
         dead = dead_letter_records(stream, result.rejections, received_us)
-        await appender.append(stream, result.payload, result.count, dead, len(result.rejections))
+        await appender.append(
+            stream, result.payload, result.count, dead, len(result.rejections), key
+        )
         metrics.count(stream, result.count, result.rejections)
 
     @app.post("/v1/streams/{stream}/events")
@@ -190,7 +211,7 @@ def create_app(
                 result = validator.validate_json(body)
             else:
                 result = validator.validate_ndjson(body)
-            await commit(stream, result, received_us)
+            await commit(stream, result, received_us, request)
             return _json(_summary(result), 202)
 
     @app.post("/v1/sensorlogger")
@@ -209,7 +230,7 @@ def create_app(
                 )
             body = await _read_body(request, max_body_bytes)
             result = sensorlogger_events(body, validators[stream])
-            await commit(stream, result, received_us)
+            await commit(stream, result, received_us, request)
             summary = _summary(result)
             if result.count == 0 and result.rejections:
                 first = result.rejections[0]

@@ -62,6 +62,7 @@ class _Job:
     dead_count: int
     future: asyncio.Future[None]
     loop: asyncio.AbstractEventLoop
+    key: str | None = None
 
     @property
     def size(self) -> int:
@@ -114,13 +115,25 @@ class GroupCommitAppender:
         return not self._closing and (thread is None or thread.is_alive())
 
     async def append(
-        self, stream: str, payload: bytes, count: int, dead_letters: bytes, dead_count: int
+        self,
+        stream: str,
+        payload: bytes,
+        count: int,
+        dead_letters: bytes,
+        dead_count: int,
+        key: str | None = None,
     ) -> None:
-        """Make `count` events of `stream` and `dead_count` dead-letter records durable."""
+        """Make `count` events of `stream` and `dead_count` dead-letter records durable.
+
+        With an idempotency `key`, a request already made durable under the same key (a
+        producer's retry after a lost acknowledgement) is acknowledged without storing it
+        again."""
         if count == 0 and dead_count == 0:
             return
         loop = asyncio.get_running_loop()
-        job = _Job(stream, payload, count, dead_letters, dead_count, loop.create_future(), loop)
+        job = _Job(
+            stream, payload, count, dead_letters, dead_count, loop.create_future(), loop, key
+        )
         with self._cond:
             if not self.healthy:
                 raise LogUnavailable("the log writer is stopped; events were not stored")
@@ -179,7 +192,9 @@ class GroupCommitAppender:
         with_dead = [job for job in group if job.dead_count]
         if with_dead:
             chunks = [(job.dead_letters, job.dead_count) for job in with_dead]
-            error = self._append(DEAD_LETTER_STREAM, chunks)
+            # dead-letter keys are scoped by stream: the key is the producer's, per stream
+            keys = [f"{job.stream}:{job.key}" if job.key else None for job in with_dead]
+            error = self._append(DEAD_LETTER_STREAM, chunks, keys)
             if error is not None:
                 failed.update((id(job), error) for job in with_dead)
         by_stream: defaultdict[str, list[_Job]] = defaultdict(list)
@@ -187,7 +202,9 @@ class GroupCommitAppender:
             if job.count and id(job) not in failed:
                 by_stream[job.stream].append(job)
         for stream, jobs in by_stream.items():
-            error = self._append(stream, [(job.payload, job.count) for job in jobs])
+            error = self._append(
+                stream, [(job.payload, job.count) for job in jobs], [job.key for job in jobs]
+            )
             if error is not None:
                 failed.update((id(job), error) for job in jobs)
         if self._observe is not None:
@@ -198,9 +215,11 @@ class GroupCommitAppender:
             with contextlib.suppress(RuntimeError):
                 job.loop.call_soon_threadsafe(_settle, job.future, failed.get(id(job)))
 
-    def _append(self, stream: str, chunks: list[tuple[bytes, int]]) -> BaseException | None:
+    def _append(
+        self, stream: str, chunks: list[tuple[bytes, int]], keys: list[str | None]
+    ) -> BaseException | None:
         try:
-            self._log.append(stream, chunks)
+            self._log.append(stream, chunks, keys if any(keys) else None)
         except LogUnavailable as err:
             _log.warning("log append to %s failed: %s", stream, err)
             return err

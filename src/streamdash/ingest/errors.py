@@ -54,6 +54,11 @@ class TooManyInvalid(RequestRejected):
     code = "too_many_invalid"
 
 
+class InvalidHeader(RequestRejected):
+    status = 400
+    code = "invalid_header"
+
+
 class InvalidParameter(RequestRejected):
     status = 422
     code = "invalid_parameter"

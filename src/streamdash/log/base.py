@@ -30,11 +30,18 @@ class Chunk:
 
 
 class Log(Protocol):
-    def append(self, stream: str, payloads: list[tuple[bytes, int]]) -> list[int]:
+    def append(
+        self,
+        stream: str,
+        payloads: list[tuple[bytes, int]],
+        keys: list[str | None] | None = None,
+    ) -> list[int]:
         """Append chunks `(ndjson, count)` in one durable write; return their start offsets.
 
         Returns only once the chunks survive a crash of this process (kill -9).
-        Raises LogUnavailable if that cannot be guaranteed.
+        Raises LogUnavailable if that cannot be guaranteed. A chunk whose idempotency key
+        (`keys[i]`, unique per stream) is already in the log is not stored again: its
+        existing start offset is returned.
         """
         ...
 

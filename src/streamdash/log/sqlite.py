@@ -23,9 +23,16 @@ CREATE TABLE IF NOT EXISTS chunks (
     start INTEGER PRIMARY KEY,
     count INTEGER NOT NULL CHECK (count > 0),
     ingest_us INTEGER NOT NULL,
-    payload BLOB NOT NULL
+    payload BLOB NOT NULL,
+    idem_key TEXT
 )
 """
+# a producer's retry of a batch it sent before carries the same key: it must not be stored
+# twice (the first attempt may have been written although its acknowledgement was lost)
+_KEY_INDEX = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS chunks_idem_key ON chunks (idem_key) "
+    "WHERE idem_key IS NOT NULL"
+)
 
 
 class SqliteLog:
@@ -56,14 +63,25 @@ class SqliteLog:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute(f"PRAGMA synchronous={self.synchronous}")
                 conn.execute(_SCHEMA)
+                columns = {row[1] for row in conn.execute("PRAGMA table_info(chunks)")}
+                if "idem_key" not in columns:  # a log written by an earlier version
+                    conn.execute("ALTER TABLE chunks ADD COLUMN idem_key TEXT")
+                conn.execute(_KEY_INDEX)
             except sqlite3.Error as err:
                 raise LogUnavailable(f"cannot open log stream {stream!r}: {err}") from err
             conns[stream] = conn
         return conn
 
-    def append(self, stream: str, payloads: list[tuple[bytes, int]]) -> list[int]:
+    def append(
+        self,
+        stream: str,
+        payloads: list[tuple[bytes, int]],
+        keys: list[str | None] | None = None,
+    ) -> list[int]:
         if not payloads:
             return []
+        if keys is not None and len(keys) != len(payloads):
+            raise ValueError("give one key (or None) per payload")
         conn = self._connection(stream)
         now_us = time.time_ns() // 1000
         try:
@@ -74,12 +92,21 @@ class SqliteLog:
                 ).fetchone()
                 next_offset = int(row[0]) if row else 0
                 starts: list[int] = []
-                for payload, count in payloads:
+                for i, (payload, count) in enumerate(payloads):
                     if count <= 0:
                         raise ValueError("a chunk must hold at least one event")
+                    key = keys[i] if keys is not None else None
+                    if key is not None:
+                        seen = conn.execute(
+                            "SELECT start FROM chunks WHERE idem_key = ?", (key,)
+                        ).fetchone()
+                        if seen is not None:  # a retry: already durable, do not store again
+                            starts.append(int(seen[0]))
+                            continue
                     conn.execute(
-                        "INSERT INTO chunks (start, count, ingest_us, payload) VALUES (?,?,?,?)",
-                        (next_offset, count, now_us, payload),
+                        "INSERT INTO chunks (start, count, ingest_us, payload, idem_key) "
+                        "VALUES (?,?,?,?,?)",
+                        (next_offset, count, now_us, payload, key),
                     )
                     starts.append(next_offset)
                     next_offset += count

@@ -61,24 +61,15 @@ def run_local(
             logs,
         )
         supervisor.spawn("engine", ["engine", *spec_args], env, logs)
-        supervisor.spawn("alerts", ["alerts", *spec_args], env, logs)
-        supervisor.spawn(
-            "dashboard",
-            [
-                "dashboard",
-                *spec_args,
-                "--host",
-                settings.host,
-                "--port",
-                str(settings.dashboard_port),
-            ],
-            env,
-            logs,
-        )
         try:
             if not wait_healthy(api_url):
                 console.print(f"[red]the ingest API did not start; see {logs / 'api.log'}")
                 return 1
+            # the readers start once ingest is up: on two cores their imports would
+            # otherwise delay the first acknowledged event and the first result row
+            supervisor.spawn("alerts", ["alerts", *spec_args], env, logs)
+            dashboard_args = ["--host", settings.host, "--port", str(settings.dashboard_port)]
+            supervisor.spawn("dashboard", ["dashboard", *spec_args, *dashboard_args], env, logs)
             _print_banner(console, settings, database_url, api_url, logs)
             feeders = _start_feeders(pipeline, settings, options, api_url, stop)
             board = StatusBoard(pipeline, SqliteLog(settings.log_dir), database_url)

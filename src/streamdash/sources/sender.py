@@ -5,6 +5,7 @@ connection errors) are retried with backoff so a restarting server loses nothing
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -65,9 +66,12 @@ def _post(
     retries: int = 5,
 ) -> None:
     delay = 0.2
+    # one key per batch, the same on every retry: if an attempt was stored but its answer
+    # lost (server killed, connection dropped), the retry is acknowledged, not stored again
+    headers = {"Content-Type": content_type, "Idempotency-Key": uuid.uuid4().hex}
     for attempt in range(retries + 1):
         try:
-            response = client.post(path, content=body, headers={"Content-Type": content_type})
+            response = client.post(path, content=body, headers=headers)
         except httpx.TransportError as err:
             error = f"cannot reach {client.base_url}: {type(err).__name__}: {err}"
         else:

@@ -67,3 +67,29 @@ def test_truncate_drops_only_whole_consumed_chunks(tmp_path: Path) -> None:
     assert log.truncate_before("s", 3) == 1
     assert [c.start for c in log.read("s", 2, 10)] == [2, 4]
     assert log.end_offset("s") == 5
+
+
+def test_a_chunk_with_a_known_key_is_not_stored_again(tmp_path: Path) -> None:
+    log = SqliteLog(tmp_path)
+    assert log.append("s", [ndjson(1, 2)], ["k1"]) == [0]
+    assert log.append("s", [ndjson(3), ndjson(1, 2), ndjson(4)], [None, "k1", "k2"]) == [2, 0, 3]
+    assert log.end_offset("s") == 4
+    assert log.append("s", [ndjson(9)], ["k2"]) == [3]
+    assert log.end_offset("s") == 4
+
+
+def test_keys_are_added_to_a_log_written_before_they_existed(tmp_path: Path) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(tmp_path / "s.db")
+    conn.execute(
+        "CREATE TABLE chunks (start INTEGER PRIMARY KEY, count INTEGER NOT NULL, "
+        "ingest_us INTEGER NOT NULL, payload BLOB NOT NULL)"
+    )
+    conn.execute("INSERT INTO chunks VALUES (0, 1, 0, x'7b7d0a')")
+    conn.commit()
+    conn.close()
+    log = SqliteLog(tmp_path)
+    assert log.append("s", [ndjson(1)], ["k"]) == [1]
+    assert log.append("s", [ndjson(1)], ["k"]) == [1]
+    assert [c.start for c in log.read("s", 0, 10)] == [0, 1]
