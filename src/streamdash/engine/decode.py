@@ -76,19 +76,41 @@ def _structure(fields: dict[str, FieldSpec]) -> dict[str, object]:
     return out
 
 
+def _floor_div(value: str, divisor: int) -> str:
+    """`floor(value / divisor)` in integers: DuckDB's `//` truncates toward zero, which would
+    put times before 1970 one microsecond too late."""
+    return f"({value} // {divisor} - CASE WHEN {value} % {divisor} < 0 THEN 1 ELSE 0 END)"
+
+
+def _exact_us(value: str, unit: str) -> str:
+    """Epoch microseconds of an integral `value` in `unit`, exact. Floating point is not:
+    1717171709999999999 ns / 1000 as a double is ...710000000 us, not ...709999999 us, which
+    moves an event across a window edge. HUGEINT arithmetic cannot overflow either, and an
+    out-of-range result becomes NULL (an invalid event) instead of an error that would stop
+    the batch."""
+    whole = f"TRY_CAST({value} AS HUGEINT)"
+    us = _floor_div(whole, 1_000) if unit == "ns" else f"{whole} * {_UNIT_US[unit]}"
+    return f"TRY_CAST({us} AS BIGINT)"
+
+
 def event_time_sql(spec: StreamSpec) -> str:
     """Epoch microseconds of the spec'd time field (NULL when absent or unparseable)."""
     field = quote(spec.time.field)
     kind = spec.schema_[spec.time.field].type if spec.time.field in spec.schema_ else "int64"
-    if spec.time.unit == "iso8601" or kind in ("string", "timestamp"):
+    unit = spec.time.unit
+    if unit == "iso8601" or kind in ("string", "timestamp"):
         return f"epoch_us(TRY_CAST({field} AS TIMESTAMPTZ))"
-    if spec.time.unit == "ns":
-        # floor, not truncation, so that times before 1970 land in the right microsecond
-        return f"CAST(floor({field} / 1000) AS BIGINT)"
-    scale = _UNIT_US[spec.time.unit]
-    if kind == "float64":
-        return f"CAST(round({field} * {scale}) AS BIGINT)"
-    return f"CAST({field} AS BIGINT) * {scale}"
+    if kind != "float64":
+        return _exact_us(field, unit)
+    # A double holding a whole number (every double above 2^53 does) converts exactly
+    # through HUGEINT, like an integer field; only fractional values (float seconds,
+    # typically) are rounded in floating point.
+    scale = _UNIT_US.get(unit, 1)
+    fraction = f"floor({field} / 1000)" if unit == "ns" else f"round({field} * {scale})"
+    return (
+        f"CASE WHEN {field} = trunc({field}) THEN {_exact_us(field, unit)} "
+        f"ELSE TRY_CAST({fraction} AS BIGINT) END"
+    )
 
 
 def decode_sql(spec: StreamSpec, fields: list[str]) -> str:
