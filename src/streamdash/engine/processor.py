@@ -8,6 +8,8 @@ checkpoint.
 
 from __future__ import annotations
 
+import logging
+
 import duckdb
 import numpy as np
 import pyarrow as pa
@@ -23,6 +25,8 @@ from streamdash.engine.windows import live_windows, pane_start
 from streamdash.log.base import Chunk
 from streamdash.results import CommitBatch, DeadLetter, ViewSchema, ViewUpdate
 from streamdash.spec.models import Pipeline
+
+_log = logging.getLogger(__name__)
 
 
 class Processor:
@@ -100,11 +104,20 @@ class Processor:
     def snapshot(self) -> bytes:
         return write_snapshot(self.con, self.pipeline, self.clocks, self.states)
 
-    def restore(self, data: bytes) -> None:
+    def restore(self, data: bytes) -> frozenset[str]:
         """Put back the state of a snapshot, reference tables included: the replay that
-        follows must join the rows that produced the committed results."""
-        self.clocks = read_snapshot(self.con, self.pipeline, self.states, data)
+        follows must join the rows that produced the committed results.
+
+        A snapshot taken under an earlier version of the spec restores only the parts that
+        did not change (see `read_snapshot`). Returns the views that start empty: new or
+        changed ones, whose output during the replay is not in the store yet."""
+        restored = read_snapshot(self.con, self.pipeline, self.states, data)
+        self.clocks = restored.clocks
         self._replaying = bool(self.pipeline.tables)
+        changes = restored.changes()
+        if changes:
+            _log.warning("the pipeline spec changed since the checkpoint: %s", changes)
+        return restored.fresh_views
 
     def resume_tables(self) -> bool:
         """After the replay that follows `restore`, go back to the newest rows given for

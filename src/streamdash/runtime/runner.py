@@ -10,6 +10,12 @@ Exactly-once rests on three facts:
 On start: load the latest checkpoint (state + the offsets it is valid at), then replay the
 log from there up to the committed offsets with all output discarded (it is already in the
 store), then continue normally.
+
+If the spec was edited since the checkpoint, the processor restores only the parts still
+valid; views that start empty (new or changed) have never had their replay output stored,
+so theirs is kept and committed together with a checkpoint under the new spec — one
+transaction, so a crash before it redoes the same reset and replay, and one after it finds a
+checkpoint that needs no reset.
 """
 
 from __future__ import annotations
@@ -33,7 +39,10 @@ class Processor(Protocol):
     def process(self, stream: str, chunks: list[Chunk], now_us: int) -> CommitBatch: ...
     def advance_idle(self, now_us: int) -> CommitBatch: ...
     def snapshot(self) -> bytes: ...
-    def restore(self, state: bytes) -> None: ...
+    def restore(self, state: bytes) -> frozenset[str]:
+        """Load a checkpoint; return the views it left empty (new or changed since)."""
+        ...
+
     def resume_tables(self) -> bool: ...
 
 
@@ -93,6 +102,16 @@ def decode_dead_letters(chunks: list[Chunk]) -> list[DeadLetter]:
     return out
 
 
+def _carry(batch: CommitBatch, views: frozenset[str], into: CommitBatch) -> None:
+    """Move the output of `views` in `batch` (rows, late events, late counts) to `into`."""
+    into.updates += [u for u in batch.updates if u.view in views]
+    into.dead_letters += [d for d in batch.dead_letters if d.view in views]
+    for (name, counter), n in batch.counters.items():
+        # a view's only counter is "late"; a stream's counters may share a view's name
+        if counter == "late" and name in views:
+            into.counters[(name, counter)] = into.counters.get((name, counter), 0) + n
+
+
 @dataclass
 class RunnerStats:
     """Counters the status line and /metrics read; updated by the loop only."""
@@ -138,9 +157,11 @@ class EngineRunner:
         committed = self.sink.load_offsets(self.consumer)
         checkpoint = self.sink.load_checkpoint(self.consumer)
         replay_from: dict[str, int] = {}
+        fresh: frozenset[str] = frozenset()
         if checkpoint is not None:
             replay_from, state = checkpoint
-            self.processor.restore(state)
+            fresh = self.processor.restore(state)
+        carried = CommitBatch()
         replayed = 0
         for stream in self.streams:
             position = replay_from.get(stream, 0)
@@ -154,7 +175,9 @@ class EngineRunner:
                         f"log stream {stream!r} ends at {position}, but results were committed "
                         f"up to {target}: the log in the data dir does not match the database"
                     )
-                self.processor.process(stream, chunks, self._now_us())  # output already stored
+                batch = self.processor.process(stream, chunks, self._now_us())
+                if fresh:  # the other views' output is already stored
+                    _carry(batch, fresh, carried)
                 position = chunks[-1].end
                 replayed += position - chunks[0].start
             self.positions[stream] = target
@@ -163,6 +186,16 @@ class EngineRunner:
         if checkpoint is not None and self.processor.resume_tables():
             self._force_checkpoint = True
         self.positions[DEAD_LETTER_STREAM] = committed.get(DEAD_LETTER_STREAM, 0)
+        if fresh:
+            carried.offsets = dict(self.positions)
+            carried.checkpoint = self.processor.snapshot()
+            self.sink.commit(self.consumer, carried)
+            self._force_checkpoint = False
+            _log.info(
+                "wrote %d updates of new or changed views %s from the replay",
+                len(carried.updates),
+                sorted(fresh),
+            )
         self._last_checkpoint = self.clock()
         if replayed:
             _log.info("replayed %d events from the checkpoint to rebuild window state", replayed)
