@@ -236,8 +236,9 @@ class Deployment:
             time.sleep(0.1)
 
 
-class _SensorBody(msgspec.Struct):
-    payload: list[msgspec.Raw]
+# defstruct, not a class: under `from __future__ import annotations` msgspec resolves a
+# class's annotations in sys.modules[__module__], which for a conftest is another conftest.
+_SensorBody = msgspec.defstruct("_SensorBody", [("payload", list[msgspec.Raw])])
 
 
 @pytest.fixture

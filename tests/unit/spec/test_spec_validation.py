@@ -240,12 +240,15 @@ def test_two_views_writing_one_table_and_two_streams_on_one_topic() -> None:
 
 def test_dashboards_and_alerts_are_checked_against_the_views() -> None:
     # the panel and rule models have their own tests; here: validate() reports their problems
-    assert validate(
-        pipeline(
-            dashboards={"clicks": [{"panel": "line", "view": "per_page", "y": "n"}]},
-            alerts={"busy": {"view": "per_page", "when": "n > 5"}},
+    assert (
+        validate(
+            pipeline(
+                dashboards={"clicks": [{"panel": "line", "view": "per_page", "y": "n"}]},
+                alerts={"busy": {"view": "per_page", "when": "n > 5"}},
+            )
         )
-    ) == []
+        == []
+    )
     problems = validate(
         pipeline(
             dashboards={"clicks": [{"panel": "line", "view": "nope", "y": "n"}]},
