@@ -11,6 +11,10 @@ PostgreSQL (real, never mocked):
   after the test (connections left open are terminated). Use this in tests: they stay
   isolated and may create any table. Costs ~0.1 s per test.
 
+Kafka (real, never mocked): `kafka_broker` (function) is a fresh tansu broker on a free
+loopback port (`streamdash.testing.tansu.TansuBroker`, memory storage); use
+`kafka_broker.bootstrap` as `bootstrap.servers`.
+
 Example::
 
     def test_something(pg_db: str) -> None:
@@ -34,6 +38,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from streamdash.store.embedded import EmbeddedPostgres
+from streamdash.testing.tansu import TansuBroker
 
 TEST_DATABASE_URL_ENV = "STREAMDASH_TEST_DATABASE_URL"
 
@@ -77,3 +82,9 @@ def pg_db(pg_url: str) -> Iterator[str]:
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+@pytest.fixture
+def kafka_broker(tmp_path: Path) -> Iterator[TansuBroker]:
+    with TansuBroker(log=tmp_path / "tansu.log") as broker:
+        yield broker
