@@ -376,3 +376,42 @@ def test_viewers_share_one_query_per_tick(dashboard: Dashboard, browser: Browser
     views = {p.view for p in parse_dashboards(dashboard.pipeline)["interactions"]}
     # One load per view per second (1 s TTL), not one per viewer: 4 viewers would be 4x.
     assert loads <= len(views) * 6, loads
+
+
+def test_custom_range_bounds_every_panel(dashboard: Dashboard, watched: Watched) -> None:
+    page = watched.page
+    page.goto(dashboard.url + "/streams/app_logs")
+    assert not page.locator(".sd-custom").is_visible()  # only for "custom"
+    _pick_range(page, "custom")
+    page.locator(".sd-custom").wait_for(state="visible")
+    # Ten minutes in the middle of the generated data, in absolute UTC times.
+    since = (datetime.now(UTC) - timedelta(minutes=15)).replace(second=0, microsecond=0)
+    until = since + timedelta(minutes=5)
+
+    def fill(part: str, text: str) -> None:
+        box = page.locator(f".sd-custom input >> nth={0 if part == 'from' else 1}")
+        box.fill(text)
+        box.press("Enter")
+
+    fill("from", since.strftime("%Y-%m-%d %H:%M"))
+    fill("to", until.strftime("%Y-%m-%d %H:%M"))
+
+    def times() -> list[datetime]:
+        traces = watched.graph("panel-app_logs-2")
+        return [datetime.fromisoformat(x).replace(tzinfo=UTC) for t in traces for x in t["x"]]
+
+    def bounded() -> bool:
+        shown = times()
+        return bool(shown) and since <= min(shown) and max(shown) < until
+
+    assert wait_until(bounded), (since, until, min(times(), default=None))
+    # A range before any data: every panel waits for data.
+    fill("from", "now-3h")
+    fill("to", "now-2h")
+    assert wait_until(lambda: page.get_by_text("Waiting for data").count() >= 4)
+    # A bad bound: say why, keep what is shown.
+    fill("from", "yesterday")
+    problem = page.locator(".sd-custom .text-danger")
+    assert wait_until(lambda: "now-2h" in problem.inner_text())
+    assert not page.locator("#db-error").is_visible()
+    assert watched.errors == []

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import dash
-from dash import ALL, Dash, Input, Output, ctx
+from dash import ALL, MATCH, Dash, Input, Output, ctx
 from flask import jsonify
 from werkzeug.serving import BaseWSGIServer, make_server
 
@@ -21,7 +22,7 @@ from streamdash.config import Settings
 from streamdash.dashboard import alert_panels, layout, overview
 from streamdash.dashboard.data import DashboardData
 from streamdash.dashboard.health import HealthTracker
-from streamdash.dashboard.refresh import Refresher, Update, updated_label
+from streamdash.dashboard.refresh import Refresher, Update, period_of, updated_label
 from streamdash.spec.dashboards import DashboardPanel, parse_dashboards
 from streamdash.spec.models import Pipeline
 
@@ -63,21 +64,29 @@ def _register(app: Dash, pages: Mapping[str, Sequence[DashboardPanel]], pipeline
         Input("tick", "n_intervals"),
         Input({"kind": "range", "page": ALL}, "value"),
         Input(_pattern("filter", "column"), "value"),
+        Input({"kind": "custom-from", "page": ALL}, "value"),
+        Input({"kind": "custom-to", "page": ALL}, "value"),
     )
-    def refresh(_tick: int | None, ranges: list[str], filter_values: list[list[str] | None]) -> Any:
+    def refresh(_tick: int | None, ranges: list[str], filter_values: list[list[str] | None],
+                since: list[str | None], until: list[str | None]) -> Any:  # fmt: skip
         # The ids Dash asks for are those on the viewer's current page.
         graph_ids, html_ids, filter_ids, overview_ids = (
             [item["id"] for item in ctx.outputs_list[i]] for i in range(4)
         )
         alert_ids = [item["id"] for item in ctx.outputs_list[10]]
-        result = refresher.safe_refresh(
-            graph_ids, html_ids, filter_ids, filter_values, overview_ids,
-            ranges[0] if ranges else None, alert_ids,
+        period = period_of(
+            ranges[0] if ranges else None, since[0] if since else None,
+            until[0] if until else None, datetime.now(UTC),
+        )  # fmt: skip
+        # Bad custom bounds: keep what is shown (the box under the picker says why).
+        result = period if isinstance(period, str) else refresher.safe_refresh(
+            graph_ids, html_ids, filter_ids, filter_values, overview_ids, period, alert_ids,
         )  # fmt: skip
         if isinstance(result, str):
             # Keep what is shown (pattern outputs need one "no update" per component).
             keep = [[dash.no_update] * len(ids) for ids in (graph_ids, html_ids, filter_ids)]
-            return (*keep, [dash.no_update] * len(overview_ids), result, True, dash.no_update,
+            error = (dash.no_update, False) if isinstance(period, str) else (result, True)
+            return (*keep, [dash.no_update] * len(overview_ids), *error, dash.no_update,
                     dash.no_update, dash.no_update, dash.no_update,
                     [dash.no_update] * len(alert_ids))  # fmt: skip
         assert isinstance(result, Update)
@@ -86,6 +95,19 @@ def _register(app: Dash, pages: Mapping[str, Sequence[DashboardPanel]], pipeline
         return (result.figures, result.html, result.filter_options, result.overview,
                 None, False, updated_label() if read else dash.no_update,
                 *result.banner, result.alert_lists)  # fmt: skip
+
+
+def _register_custom_range(app: Dash) -> None:
+    @app.callback(
+        Output({"kind": "custom-box", "page": MATCH}, "style"),
+        Output({"kind": "custom-problem", "page": MATCH}, "children"),
+        Input({"kind": "range", "page": MATCH}, "value"),
+        Input({"kind": "custom-from", "page": MATCH}, "value"),
+        Input({"kind": "custom-to", "page": MATCH}, "value"),
+    )
+    def show_custom(range_key: str | None, since: str | None, until: str | None) -> Any:
+        period = period_of(range_key, since, until, datetime.now(UTC))
+        return layout.custom_style(range_key), period if isinstance(period, str) else ""
 
 
 def create_app(pipeline: Pipeline, data: DashboardData) -> Dash:
@@ -100,6 +122,7 @@ def create_app(pipeline: Pipeline, data: DashboardData) -> Dash:
     )
     app.layout = layout.shell(list(pipeline.streams))
     _register(app, pages, pipeline, Refresher(pages, data))
+    _register_custom_range(app)
 
     def stats() -> Any:
         """How many loads the shared cache made: database load per tick, not per viewer."""

@@ -13,6 +13,7 @@ from streamdash.alerts.reader import AlertReader
 from streamdash.dashboard.cache import SharedCache
 from streamdash.dashboard.frames import Row
 from streamdash.dashboard.health import HealthTracker, StreamHealth
+from streamdash.instants import parse_period
 from streamdash.results import ViewSchema
 from streamdash.store.reader import MAX_LIMIT, ResultReader
 
@@ -31,12 +32,31 @@ RANGES: dict[str, TimeRange] = {
     "1h": TimeRange("1 h", timedelta(hours=1), 2.0),
     "24h": TimeRange("24 h", timedelta(hours=24), 5.0),
     "all": TimeRange("all", None, 5.0),
+    "custom": TimeRange("custom", None, 1.0),
 }
+CUSTOM = "custom"
+"""The range whose bounds the viewer types (`Period`); the others end now."""
 DEFAULT_RANGE = "5m"
 HEALTH_TTL = 1.0
 ALERTS_TTL = 1.0
 RECENT_ALERTS = 50
 """Alerts the pages get per tick: open ones first in the banner, all in the overview list."""
+
+
+@dataclass(frozen=True)
+class Period:
+    """A viewer's time range: one of `RANGES`, with its bounds when it is `CUSTOM`."""
+
+    key: str = DEFAULT_RANGE
+    since: datetime | None = None
+    until: datetime | None = None
+
+    @classmethod
+    def custom(cls, since: str | None, until: str | None, now: datetime) -> Period:
+        """The custom range typed as `since`/`until` (`now-2h`, ISO-8601, ...; empty: no
+        bound). Raises ValueError saying what is wrong."""
+        start, end = parse_period(since, until, now)
+        return cls(CUSTOM, start, end)
 
 
 @dataclass
@@ -49,17 +69,27 @@ class DashboardData:
     alerts: AlertReader | None = None
     """None: no alerts table to read (the banner and list stay empty)."""
 
-    def rows(self, view: str, range_key: str) -> list[Row]:
+    def rows(self, view: str, period: Period) -> list[Row]:
         """Rows of `view`, newest first (at most `MAX_LIMIT`). Running (unwindowed) views
         ignore the range: each row is the current total of its key."""
-        time_range = RANGES.get(range_key, RANGES[DEFAULT_RANGE])
+        key_name = period.key if period.key in RANGES else DEFAULT_RANGE
+        time_range = RANGES[key_name]
         schema = self.schemas[view]
-        bounded = schema.windowed and time_range.span is not None
-        key = ("rows", view, range_key if bounded else "current")
+        custom = key_name == CUSTOM and (period.since, period.until) != (None, None)
+        bounded = schema.windowed and (time_range.span is not None or custom)
+        # Viewers of the same custom bounds share a query, like those of a preset range.
+        bounds = (period.since, period.until) if custom else ()
+        key = ("rows", view, key_name, *bounds) if bounded else ("rows", view, "current")
 
         def load() -> list[Row]:
-            since = self.wall_clock() - time_range.span if time_range.span and bounded else None
-            return self.reader.query_view(schema, since=since, limit=MAX_LIMIT)
+            if not bounded:
+                return self.reader.query_view(schema, limit=MAX_LIMIT)
+            if custom:
+                since, until = period.since, period.until
+            else:
+                assert time_range.span is not None
+                since, until = self.wall_clock() - time_range.span, None
+            return self.reader.query_view(schema, since=since, until=until, limit=MAX_LIMIT)
 
         result = self.cache.get(key, load, time_range.ttl)
         assert isinstance(result, list)

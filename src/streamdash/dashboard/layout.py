@@ -11,7 +11,7 @@ from typing import Any
 from dash import dcc, html
 
 from streamdash.dashboard import alert_panels, figures, widgets
-from streamdash.dashboard.data import DEFAULT_RANGE, RANGES
+from streamdash.dashboard.data import CUSTOM, DEFAULT_RANGE, RANGES
 from streamdash.dashboard.libs import dbc
 from streamdash.spec.dashboards import DashboardPanel
 
@@ -35,6 +35,11 @@ def filter_id(page: str, column: str) -> dict[str, Any]:
 
 def range_id(page: str) -> dict[str, Any]:
     return {"kind": "range", "page": page}
+
+
+def custom_id(part: str, page: str) -> dict[str, Any]:
+    """The custom range's parts: `box` (shown only for "custom"), `from`, `to`, `problem`."""
+    return {"kind": f"custom-{part}", "page": page}
 
 
 def page_path(stream: str) -> str:
@@ -77,9 +82,42 @@ def _range_picker(page: str) -> html.Div:
                 labelClassName="btn btn-outline-info",
                 labelCheckedClassName="active",
             ),
+            _custom_range(page),
         ],
-        className="d-flex align-items-center",
+        className="d-flex align-items-center flex-wrap gap-2",
     )
+
+
+def _custom_range(page: str) -> html.Div:
+    """From/to boxes in Grafana's spirit: `now-6h` .. `now`, or absolute UTC times."""
+
+    def box(part: str, placeholder: str, value: str) -> dcc.Input:
+        return dcc.Input(
+            id=custom_id(part, page),
+            value=value,
+            placeholder=placeholder,
+            debounce=True,  # applied on Enter or leaving the box, not per keystroke
+            persistence=True,
+            className="form-control form-control-sm sd-custom-input",
+        )
+
+    return html.Div(
+        [
+            html.Span("from", className="text-muted small"),
+            box("from", "now-6h or 2026-12-01 17:00", "now-6h"),
+            html.Span("to", className="text-muted small"),
+            box("to", "now", "now"),
+            html.Small(id=custom_id("problem", page), className="text-danger"),
+        ],
+        id=custom_id("box", page),
+        className="align-items-center gap-1 sd-custom",
+        style=custom_style(DEFAULT_RANGE),
+        title="UTC. Relative: now, now-15min, now-2h, now-1d. Absolute: 2026-12-01 17:00",
+    )
+
+
+def custom_style(range_key: str | None) -> dict[str, str]:
+    return {"display": "flex" if range_key == CUSTOM else "none"}
 
 
 def shell(streams: Sequence[str]) -> html.Div:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from streamdash.dashboard import alert_panels, figures, frames, overview, widgets
-from streamdash.dashboard.data import DEFAULT_RANGE, DashboardData, now_us
+from streamdash.dashboard.data import CUSTOM, DEFAULT_RANGE, DashboardData, Period, now_us
 from streamdash.errors import StoreUnavailable
 from streamdash.spec.dashboards import DashboardPanel
 
@@ -43,15 +43,15 @@ class Refresher:
     data: DashboardData
 
     def _rows(
-        self, page: str, index: int, range_key: str, filters: Mapping[str, Sequence[str]]
+        self, page: str, index: int, period: Period, filters: Mapping[str, Sequence[str]]
     ) -> list[frames.Row]:
         panel = self.pages[page][index]
-        return frames.select(self.data.rows(panel.view, range_key), panel, filters)
+        return frames.select(self.data.rows(panel.view, period), panel, filters)
 
-    def _options(self, page: str, column: str, range_key: str) -> list[dict[str, str]]:
+    def _options(self, page: str, column: str, period: Period) -> list[dict[str, str]]:
         """The values a key filter offers: those present in the filter panel's view."""
         panel = next(p for p in self.pages[page] if p.panel == "filter" and p.by == column)
-        values = {row.get(column) for row in self.data.rows(panel.view, range_key)}
+        values = {row.get(column) for row in self.data.rows(panel.view, period)}
         ordered = sorted((v for v in values if v is not None), key=frames.sort_key)
         return [{"label": str(v), "value": str(v)} for v in ordered]
 
@@ -62,12 +62,14 @@ class Refresher:
         filter_ids: Sequence[ComponentId],
         filter_values: Sequence[Sequence[str] | None],
         overview_ids: Sequence[ComponentId],
-        range_key: str | None,
+        period: Period | str | None,
         alert_ids: Sequence[ComponentId] = (),
     ) -> Update:
-        """Fill the requested components. Raises `StoreUnavailable` if the database is
-        down (the caller keeps what is shown and raises the banner)."""
-        range_key = range_key or DEFAULT_RANGE
+        """Fill the requested components for `period` (or a preset range's key). Raises
+        `StoreUnavailable` if the database is down (the caller keeps what is shown and
+        raises the banner)."""
+        if not isinstance(period, Period):
+            period = Period(period or DEFAULT_RANGE)
         filters = {
             str(fid["column"]): list(values or [])
             for fid, values in zip(filter_ids, filter_values, strict=True)
@@ -75,18 +77,18 @@ class Refresher:
         graphs = [
             figures.build(
                 self.pages[cid["page"]][cid["index"]],
-                self._rows(cid["page"], cid["index"], range_key, filters),
+                self._rows(cid["page"], cid["index"], period, filters),
             )
             for cid in graph_ids
         ]
         cells = [
             widgets.build(
                 self.pages[cid["page"]][cid["index"]],
-                self._rows(cid["page"], cid["index"], range_key, filters),
+                self._rows(cid["page"], cid["index"], period, filters),
             )
             for cid in html_ids
         ]
-        options = [self._options(fid["page"], str(fid["column"]), range_key) for fid in filter_ids]
+        options = [self._options(fid["page"], str(fid["column"]), period) for fid in filter_ids]
         boards = [overview.render(self.data.stream_health(), now_us()) for _ in overview_ids]
         recent = self.data.recent_alerts()
         lists = [alert_panels.alert_list(recent) for _ in alert_ids]
@@ -104,6 +106,18 @@ class Refresher:
         except Exception as err:  # a bug must not take the page down with it
             log.exception("dashboard refresh failed")
             return f"The dashboard could not refresh: {type(err).__name__}: {err}"
+
+
+def period_of(
+    range_key: str | None, since: str | None, until: str | None, now: datetime
+) -> Period | str:
+    """The viewer's period from the range picker, or what is wrong with the custom bounds."""
+    if range_key != CUSTOM:
+        return Period(range_key or DEFAULT_RANGE)
+    try:
+        return Period.custom(since, until, now)
+    except ValueError as err:
+        return str(err)
 
 
 def updated_label() -> str:

@@ -6,10 +6,13 @@ from __future__ import annotations
 import contextlib
 import socket
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
-from streamdash.dashboard.data import DashboardData
+import pyarrow as pa
+
+from streamdash.dashboard.data import DashboardData, Period
 from streamdash.dashboard.health import HealthTracker
-from streamdash.dashboard.refresh import Refresher, Update
+from streamdash.dashboard.refresh import Refresher, Update, period_of
 from streamdash.runtime.queries import view_schemas
 from streamdash.spec import load_builtin
 from streamdash.spec.dashboards import parse_dashboards
@@ -58,3 +61,46 @@ def test_a_broken_request_is_reported_not_raised(pg_db: str) -> None:
     with _refresher(pg_db) as refresher:
         result = refresher.safe_refresh(stale, [], [], [], [], "5m")
     assert isinstance(result, str) and "could not refresh" in result
+
+
+def test_period_of_the_range_picker() -> None:
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    assert period_of("1h", "junk", None, now) == Period("1h")  # custom boxes ignored
+    assert period_of(None, None, None, now) == Period("5m")
+    assert period_of("custom", "now-2h", "now-1h", now) == Period(
+        "custom", now - timedelta(hours=2), now - timedelta(hours=1)
+    )
+    assert period_of("custom", "", None, now) == Period("custom")  # unbounded: all rows
+    problem = period_of("custom", "now", "now-1h", now)
+    assert isinstance(problem, str) and "is not before" in problem
+
+
+def test_custom_period_bounds_the_query(pg_db: str) -> None:
+    """Rows of a custom period come from the database with both bounds applied."""
+    from streamdash.results import CommitBatch, ViewUpdate
+    from streamdash.store.postgres import PostgresSink
+
+    pipeline = load_builtin("app_logs")
+    schema = view_schemas(pipeline)["application_metrics"]
+    start = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    rows = [
+        {name: 0 for name, _ in schema.metrics}
+        | {"window_start": start + timedelta(seconds=10 * i),
+           "window_end": start + timedelta(seconds=10 * i + 10),
+           "application_id": "app-1", "final": True}
+        for i in range(6)
+    ]  # fmt: skip
+    with PostgresSink(pg_db) as sink:
+        sink.open([schema])
+        table = pa.Table.from_pylist(rows, schema=schema.arrow_schema)
+        sink.commit("test", CommitBatch(updates=[ViewUpdate("application_metrics", table)]))
+    reader = ResultReader(pg_db)
+    try:
+        data = DashboardData(view_schemas(pipeline), reader, HealthTracker(pipeline, reader))
+        period = Period("custom", start + timedelta(seconds=10), start + timedelta(seconds=40))
+        got = [r["window_start"] for r in data.rows("application_metrics", period)]
+        all_rows = data.rows("application_metrics", Period("custom"))
+    finally:
+        reader.close()
+    assert sorted(got) == [f"2026-12-01T12:00:{s}Z" for s in (10, 20, 30)]  # JSON-ready rows
+    assert len(all_rows) == 6
