@@ -18,13 +18,18 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/streamdash demo
 
-# Browser tests need Debian's chromium (never `playwright install`: no downloads here).
+# Browser tests need Debian's chromium (never `playwright install`: no downloads here);
+# the InfluxDB sink's tests need Debian's influxdb (the server is started by the tests).
+DEBIAN_TEST_PACKAGES := chromium:chromium influxdb:influxd
 system-deps:
-	@if ! command -v chromium >/dev/null 2>&1; then \
+	@missing=""; for entry in $(DEBIAN_TEST_PACKAGES); do \
+	  command -v "$${entry#*:}" >/dev/null 2>&1 || missing="$$missing $${entry%%:*}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-	      || echo "warning: could not install chromium; browser tests will be skipped"; \
-	  else echo "note: chromium missing and not root; run 'sudo apt-get install chromium' for browser tests"; fi; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	      || echo "warning: could not install$$missing; their tests will be skipped"; \
+	  else echo "note: missing$$missing and not root; run 'sudo apt-get install$$missing' for their tests"; fi; \
 	fi
 
 test: $(STAMP) system-deps

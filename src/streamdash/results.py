@@ -88,3 +88,7 @@ class CommitBatch:
     """stream -> watermark (epoch us) after this batch."""
     checkpoint: bytes | None = None
     """Engine state snapshot valid at exactly `offsets` (None: no new checkpoint)."""
+    events: dict[str, pa.Table] = field(default_factory=dict)
+    """stream -> its enriched events in this batch, for the extra sinks that take them
+    (`spec.sinks`; empty without such sinks): the columns those sinks need, plus `_t`
+    (event time, epoch us) and `_offset` (log offset)."""

@@ -21,6 +21,7 @@ from streamdash.engine.windows import WindowPlan
 from streamdash.results import TIMESTAMP, ViewSchema
 from streamdash.spec.metrics import Aggregate, PostExpr, parse_metric
 from streamdash.spec.models import Pipeline, StreamSpec
+from streamdash.spec.sinks import event_outputs
 
 EVENTS = "_events"
 """The registered Arrow table of a batch's decoded events."""
@@ -97,6 +98,7 @@ def _enrich_sql(pipeline: Pipeline, spec: StreamSpec, columns: set[str]) -> str:
 
 def _needed_fields(pipeline: Pipeline, stream: str, spec: StreamSpec) -> tuple[str, ...]:
     refs: set[str] = {spec.time.field, *(j.on for j in spec.joins)}
+    refs |= set(event_outputs(pipeline).get(stream, ()))
     for expr in spec.derived.values():
         refs |= referenced_columns(expr)
     for view in pipeline.views.values():

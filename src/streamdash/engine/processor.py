@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from streamdash.engine.compile import EVENTS, StreamPlan, compile_pipeline, table_name
 from streamdash.engine.decode import Decoded, decode
+from streamdash.engine.expressions import quote
 from streamdash.engine.snapshot import read_snapshot, write_snapshot
 from streamdash.engine.state import ViewState
 from streamdash.engine.step import ViewStep, run_view
@@ -25,6 +26,7 @@ from streamdash.engine.windows import live_windows, pane_start
 from streamdash.log.base import Chunk
 from streamdash.results import CommitBatch, DeadLetter, ViewSchema, ViewUpdate
 from streamdash.spec.models import Pipeline
+from streamdash.spec.sinks import event_outputs
 
 _log = logging.getLogger(__name__)
 
@@ -46,6 +48,8 @@ class Processor:
             v.name: ViewState(self.con, v) for plan in self.plans.values() for v in plan.views
         }
         self.clocks = {stream: StreamClock() for stream in pipeline.streams}
+        self.event_outputs = event_outputs(pipeline)
+        """stream -> enriched columns that extra sinks take (see CommitBatch.events)."""
 
     # -- the contract ---------------------------------------------------------------------
 
@@ -165,6 +169,11 @@ class Processor:
                 result = run_view(state, plan.enrich_sql, watermark, has_late[view.name])
                 _add(batch, state, result)
                 self._late(plan.name, view.name, decoded, result, batch)
+            columns = self.event_outputs.get(plan.name)
+            if columns:
+                select = ", ".join(["_t", "_offset", *(quote(c) for c in columns)])
+                enriched = self.con.sql(f"SELECT {select} FROM ({plan.enrich_sql})")
+                batch.events[plan.name] = enriched.to_arrow_table()
         finally:
             self.con.unregister(EVENTS)
 

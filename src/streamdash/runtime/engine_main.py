@@ -14,8 +14,9 @@ import pyarrow as pa
 from streamdash.config import Settings
 from streamdash.errors import Retryable
 from streamdash.log.sqlite import SqliteLog
-from streamdash.runtime.runner import EngineRunner
+from streamdash.runtime.runner import EngineRunner, Sink
 from streamdash.runtime.tables import load_table
+from streamdash.sinks.outputs import WithExtraSinks, extra_sinks
 from streamdash.spec.models import Pipeline
 
 _log = logging.getLogger(__name__)
@@ -78,7 +79,10 @@ def run_engine(
         signal.signal(signal.SIGINT, _on_signal)
 
     log = SqliteLog(settings.log_dir, synchronous=settings.log_sync)
-    sink = PostgresSink(database_url)
+    extras = extra_sinks(pipeline)
+    sink: Sink = PostgresSink(database_url)
+    if extras:
+        sink = WithExtraSinks(sink, extras)
     refresher_tables = {
         name: load_table(name, spec, database_url=database_url)
         for name, spec in pipeline.tables.items()
@@ -119,3 +123,5 @@ def run_engine(
                 "final checkpoint failed (%s); the next start replays more of the log", err
             )
     log.close()
+    for extra in extras:
+        extra.close()

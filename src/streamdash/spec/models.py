@@ -198,6 +198,8 @@ class Pipeline(Model):
     views: dict[str, ViewSpec] = Field(default_factory=dict)
     dashboards: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
     alerts: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    sinks: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Copies of events and results besides PostgreSQL (`spec.sinks`)."""
 
     def table_of(self, view: str) -> str:
         """The result table of a view (its `table`, or the view's name)."""

@@ -553,9 +553,11 @@ def validate(pipeline: Pipeline, *, broken: Set[tuple[str, str]] = frozenset()) 
     problems += _view_problems(pipeline, columns_of, broken)
     from streamdash.spec.alerts import alert_problems
     from streamdash.spec.dashboards import dashboard_problems
+    from streamdash.spec.sinks import sink_problems
 
     problems += dashboard_problems(pipeline)
     problems += alert_problems(pipeline)
+    problems += sink_problems(pipeline)
     return problems
 
 
