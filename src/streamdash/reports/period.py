@@ -1,0 +1,89 @@
+"""The period a report covers: `--since` / `--until` as ISO-8601 times or as durations back
+from now (`1h`, `24h`, `7d`, `30min`), read with the spec's duration grammar.
+
+A window belongs to the period when it *starts* inside it (`since <= window_start <
+until`), the rule of the JSON API's `?since=&until=` too, so a report and the API agree on
+which rows a period holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from streamdash.errors import Fatal
+from streamdash.spec.durations import parse_duration_us
+
+DEFAULT_SPAN = timedelta(hours=24)
+"""Without `--since`, a report covers the day before `--until`."""
+
+
+class PeriodError(Fatal):
+    """`--since` / `--until` are not times, or do not make a period."""
+
+
+@dataclass(frozen=True)
+class Period:
+    """`[since, until)`, both timezone-aware UTC."""
+
+    since: datetime
+    until: datetime
+
+    def __post_init__(self) -> None:
+        if self.since.tzinfo is None or self.until.tzinfo is None:
+            raise ValueError("a Period needs timezone-aware times")
+
+    @property
+    def span(self) -> timedelta:
+        return self.until - self.since
+
+    def describe(self) -> str:
+        return f"{iso(self.since)} to {iso(self.until)}"
+
+
+def iso(moment: datetime) -> str:
+    """`2024-05-01T12:00:00Z`: UTC, seconds precision unless there is a fraction."""
+    text = moment.astimezone(UTC).isoformat()
+    return text.replace("+00:00", "Z")
+
+
+def parse_moment(option: str, text: str, now: datetime) -> datetime:
+    """An ISO-8601 time (no offset means UTC, like event times), `now`, or a duration back
+    from `now` (`1h` is an hour ago). Raises PeriodError naming the option and the forms."""
+    value = text.strip()
+    if value.lower() == "now":
+        return now
+    if value and value[0].isdigit() and not _looks_like_date(value):
+        try:
+            return now - timedelta(microseconds=parse_duration_us(value))
+        except ValueError:
+            pass  # maybe a time after all: the ISO attempt below names both forms
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise PeriodError(
+            f"{option} {text!r} is neither an ISO-8601 time (e.g. 2024-05-01T12:00:00Z) nor a "
+            "duration back from now (e.g. 1h, 24h, 7d, 30min)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _looks_like_date(value: str) -> bool:
+    # `2024-05-01...` starts with a digit too; a duration never has a `-` or `:`
+    return "-" in value or ":" in value
+
+
+def parse_period(since: str | None, until: str | None, now: datetime) -> Period:
+    """The period of `--since` / `--until`: defaults `until = now`, `since = until - 24h`."""
+    if now.tzinfo is None:
+        raise ValueError("`now` must be timezone-aware")
+    end = parse_moment("--until", until, now) if until is not None else now
+    start = parse_moment("--since", since, now) if since is not None else end - DEFAULT_SPAN
+    if start >= end:
+        raise PeriodError(
+            f"the period is empty or reversed: --since {iso(start)} is not before "
+            f"--until {iso(end)}"
+        )
+    return Period(start, end)
