@@ -23,6 +23,8 @@ from streamdash.errors import StreamdashError
 
 if TYPE_CHECKING:
     from streamdash.reports.build import Report
+    from streamdash.reports.definitions import ReportDefinition
+    from streamdash.reports.period import Period
 
 
 class OutputFormat(StrEnum):
@@ -38,9 +40,22 @@ class EngineName(StrEnum):
 
 @dataclasses.dataclass(frozen=True)
 class ReportRequest:
+    """What the command line asked for, as given."""
+
     name: str
     since: str | None
     until: str | None
+    output: OutputFormat
+    engine: str
+    table: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportJob:
+    """A request checked without any I/O: a known report, table and engine, a period."""
+
+    definition: ReportDefinition
+    period: Period
     output: OutputFormat
     engine: str
     table: str | None
@@ -57,13 +72,12 @@ def _list_reports(console: Console) -> None:
     console.print(table)
 
 
-def make_report(request: ReportRequest, database_url: str, now: datetime) -> tuple[str, str]:
-    """(the rendered report, a message for stderr or ""). Raises StreamdashError."""
-    from streamdash.reports.build import build_report
+def plan_report(request: ReportRequest, now: datetime) -> ReportJob:
+    """Check the request before touching a database; raises StreamdashError naming what is
+    wrong (unknown report or table, bad period, engine not installed)."""
     from streamdash.reports.catalog import find_report
-    from streamdash.reports.engine import ReportError, open_engine
-    from streamdash.reports.period import iso, parse_period
-    from streamdash.reports.result_tables import table_extent
+    from streamdash.reports.engine import ReportError, check_engine
+    from streamdash.reports.period import parse_period
 
     definition = find_report(request.name)
     if request.table is not None:
@@ -74,33 +88,49 @@ def make_report(request: ReportRequest, database_url: str, now: datetime) -> tup
         except KeyError as err:
             raise ReportError(str(err.args[0])) from None
     period = parse_period(request.since, request.until, now)
-    engine = open_engine(request.engine, database_url, period)
+    check_engine(request.engine)
+    return ReportJob(definition, period, request.output, request.engine, request.table)
+
+
+def empty_message(job: ReportJob, database_url: str) -> str:
+    """Why the report is empty, and where the data is if there is any."""
+    from streamdash.reports.period import iso
+    from streamdash.reports.result_tables import table_extent
+
+    source = job.definition.tables[job.definition.coverage_table]
+    extent = table_extent(database_url, source)
+    message = f"No {source.table} window starts in the period {job.period.describe()}"
+    if extent.rows and extent.first_window and extent.last_window:
+        return message + (
+            f"; the table holds {extent.rows:,} rows, of windows starting from "
+            f"{iso(extent.first_window)} to {iso(extent.last_window)}."
+        )
+    return message + f"; the table is empty (no {source.stream} events processed yet)."
+
+
+def run_report(job: ReportJob, database_url: str, now: datetime) -> tuple[str, str]:
+    """(the rendered report, a message for stderr or ""). Raises StreamdashError."""
+    from streamdash.reports.build import build_report
+    from streamdash.reports.engine import open_engine
+
+    engine = open_engine(job.engine, database_url, job.period)
     try:
-        report = build_report(definition, engine, period, now)
+        report = build_report(job.definition, engine, job.period, now)
     finally:
         engine.close()
     message = ""
     if report.empty:
-        source = definition.tables[definition.coverage_table]
-        extent = table_extent(database_url, source)
-        message = f"no {source.table} window starts in the period {period.describe()}"
-        if extent.rows and extent.first_window and extent.last_window:
-            message += (
-                f"; the table holds {extent.rows:,} rows, of windows starting from "
-                f"{iso(extent.first_window)} to {iso(extent.last_window)}"
-            )
-        else:
-            message += f"; the table is empty (no {source.stream} events processed yet)"
-        report = dataclasses.replace(report, message=message[0].upper() + message[1:] + ".")
-    return _render(report, request), message
+        message = empty_message(job, database_url)
+        report = dataclasses.replace(report, message=message)
+    return _render(report, job), message
 
 
-def _render(report: Report, request: ReportRequest) -> str:
-    if request.output is OutputFormat.csv:
+def _render(report: Report, job: ReportJob) -> str:
+    if job.output is OutputFormat.csv:
         from streamdash.reports.csv_output import render_csv
 
-        return render_csv(report, request.table)
-    if request.output is OutputFormat.html:
+        return render_csv(report, job.table)
+    if job.output is OutputFormat.html:
         from streamdash.reports.html import render_html
 
         return render_html(report)
@@ -154,6 +184,7 @@ def report(
         err_console.print("[red]error:[/] name a report, or use --list to see them")
         raise typer.Exit(2)
     request = ReportRequest(name, since, until, output, engine.value, table)
+    now = datetime.now(UTC).replace(microsecond=0)
     try:
         settings = Settings.from_env()
     except ValueError as err:  # e.g. STREAMDASH_PORT=abc
@@ -162,15 +193,14 @@ def report(
     if data_dir is not None:
         settings = dataclasses.replace(settings, data_dir=data_dir)
     try:
+        job = plan_report(request, now)
         with report_database(settings) as database_url:
-            text, message = make_report(
-                request, database_url, datetime.now(UTC).replace(microsecond=0)
-            )
+            text, message = run_report(job, database_url, now)
     except StreamdashError as err:
         err_console.print(f"[red]error:[/] {escape(str(err))}")
         raise typer.Exit(2) from None
     if message:
-        err_console.print(f"[yellow]{escape(message)}[/] (an empty report)")
+        err_console.print(f"[yellow]{escape(message)}[/] (an empty report, exit code 0)")
     if out is None:
         sys.stdout.write(text)
         sys.stdout.flush()

@@ -36,15 +36,23 @@ class ReportEngine(Protocol):
     def close(self) -> None: ...
 
 
+def check_engine(name: str) -> None:
+    """ReportError for an unknown engine, MissingExtra when its packages are not installed:
+    before any database is opened."""
+    if name not in ENGINES:
+        raise ReportError(f"--engine {name!r} is unknown; expected one of: {', '.join(ENGINES)}")
+    if name == "spark":
+        raise ReportError(
+            "--engine spark is not available yet: the Spark report engine is not built; "
+            "use --engine duckdb (the default)"
+        )
+
+
 def open_engine(name: str, database_url: str, period: Period) -> ReportEngine:
     """The engine called `name` over the database at `database_url`, for `period`."""
     if name == "duckdb":
         from streamdash.reports.duckdb_engine import DuckDBEngine
 
         return DuckDBEngine(database_url, period)
-    if name == "spark":
-        raise ReportError(
-            "--engine spark is not available yet: the Spark report engine is not built; "
-            "use --engine duckdb (the default)"
-        )
+    check_engine(name)
     raise ReportError(f"--engine {name!r} is unknown; expected one of: {', '.join(ENGINES)}")
