@@ -12,19 +12,27 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
-	$(PY) -m pip install --quiet -e '.[dev,kafka]'
+	$(PY) -m pip install --quiet -e '.[dev,kafka,spark]'
 	@touch $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/streamdash demo
 
 # Browser tests need Debian's chromium (never `playwright install`: no downloads here).
+# Spark tests need Java 17 (installed on these machines) and Debian's PostgreSQL JDBC jar.
 system-deps:
 	@if ! command -v chromium >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	      || echo "warning: could not install chromium; browser tests will be skipped"; \
 	  else echo "note: chromium missing and not root; run 'sudo apt-get install chromium' for browser tests"; fi; \
+	fi
+	@# Spark reads PostgreSQL over JDBC (reports --engine spark): Debian's driver jar
+	@if [ ! -f /usr/share/java/postgresql.jar ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpostgresql-jdbc-java >/dev/null) \
+	      || echo "warning: could not install libpostgresql-jdbc-java; Spark report tests will be skipped"; \
+	  else echo "note: run 'sudo apt-get install libpostgresql-jdbc-java' for the Spark report tests"; fi; \
 	fi
 
 test: $(STAMP) system-deps

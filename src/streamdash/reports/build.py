@@ -74,7 +74,7 @@ def normalise(table: pa.Table) -> pa.Table:
 def _coverage(table: pa.Table) -> Coverage:
     row = table.to_pylist()[0]
     return Coverage(
-        rows=int(row["rows"] or 0),
+        rows=int(row["result_rows"] or 0),
         final_rows=int(row["final_rows"] or 0),
         first_window=row["first_window"],
         last_window_end=row["last_window_end"],

@@ -8,6 +8,7 @@ report or option, bad period, no database, database down, missing table), with a
 from __future__ import annotations
 
 import dataclasses
+import logging
 import sys
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -183,6 +184,8 @@ def report(
     if name is None:
         err_console.print("[red]error:[/] name a report, or use --list to see them")
         raise typer.Exit(2)
+    if engine is EngineName.spark:  # py4j logs every gateway connection at INFO
+        logging.getLogger("py4j").setLevel(logging.WARNING)
     request = ReportRequest(name, since, until, output, engine.value, table)
     now = datetime.now(UTC).replace(microsecond=0)
     try:

@@ -112,7 +112,7 @@ def bucket_expression(period: Period) -> str:
 def coverage_sql(alias: str) -> str:
     """How many rows (window x key) the period holds and how many of them are final."""
     return (
-        "SELECT CAST(count(*) AS BIGINT) AS rows, "
+        "SELECT CAST(count(*) AS BIGINT) AS result_rows, "
         "CAST(sum(CASE WHEN final THEN 1 ELSE 0 END) AS BIGINT) AS final_rows, "
         f"min(window_start) AS first_window, max(window_end) AS last_window_end FROM {alias}"
     )

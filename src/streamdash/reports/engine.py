@@ -42,10 +42,15 @@ def check_engine(name: str) -> None:
     if name not in ENGINES:
         raise ReportError(f"--engine {name!r} is unknown; expected one of: {', '.join(ENGINES)}")
     if name == "spark":
-        raise ReportError(
-            "--engine spark is not available yet: the Spark report engine is not built; "
-            "use --engine duckdb (the default)"
-        )
+        import importlib.util
+
+        from streamdash.errors import MissingExtra
+
+        if importlib.util.find_spec("pyspark") is None:
+            raise MissingExtra("pyspark (for --engine spark)", "spark")
+        from streamdash.reports.spark_engine import jdbc_jar
+
+        jdbc_jar()
 
 
 def open_engine(name: str, database_url: str, period: Period) -> ReportEngine:
@@ -54,5 +59,8 @@ def open_engine(name: str, database_url: str, period: Period) -> ReportEngine:
         from streamdash.reports.duckdb_engine import DuckDBEngine
 
         return DuckDBEngine(database_url, period)
-    check_engine(name)
+    if name == "spark":
+        from streamdash.reports.spark_engine import SparkEngine
+
+        return SparkEngine(database_url, period)
     raise ReportError(f"--engine {name!r} is unknown; expected one of: {', '.join(ENGINES)}")

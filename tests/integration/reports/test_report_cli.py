@@ -130,6 +130,18 @@ def test_wrong_requests_are_refused_before_any_database(args: list[str], needle:
     assert needle in line
 
 
+def test_spark_without_its_jdbc_driver_is_refused_before_any_database(tmp_path: Path) -> None:
+    missing = tmp_path / "postgresql.jar"
+    result = CliRunner().invoke(
+        app,
+        ["report", "campaigns", "--engine", "spark", "--data-dir", str(tmp_path)],
+        env={"STREAMDASH_DATABASE_URL": "", "STREAMDASH_JDBC_JAR": str(missing)},
+    )
+    line = _error(result)
+    assert f"the PostgreSQL JDBC driver {missing} is missing" in line
+    assert "libpostgresql-jdbc-java" in line
+
+
 def test_a_missing_table_names_the_view_and_stream(pg_db: str) -> None:
     line = _error(report(pg_db, "campaigns"))
     assert "table 'campaign_metrics' does not exist in PostgreSQL 127.0.0.1:" in line
