@@ -174,7 +174,7 @@ def report(
 ) -> None:
     """Reports over the stored results of a period (md, csv or a self-contained html)."""
     from streamdash.config import Settings
-    from streamdash.reports.database import report_database
+    from streamdash.runtime.services import database
 
     console = Console()
     err_console = Console(stderr=True, soft_wrap=True)
@@ -197,7 +197,8 @@ def report(
         settings = dataclasses.replace(settings, data_dir=data_dir)
     try:
         job = plan_report(request, now)
-        with report_database(settings) as database_url:
+        # reads only: never creates a database, never stops a running pipeline's server
+        with database(settings, create=False, stop_reused=False) as database_url:
             text, message = run_report(job, database_url, now)
     except StreamdashError as err:
         err_console.print(f"[red]error:[/] {escape(str(err))}")

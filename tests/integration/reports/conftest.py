@@ -3,14 +3,11 @@ real engine from generated app_logs and user_events (see report_support.produce)
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
-import psycopg
 import pytest
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 from report_support import Event, produce
 
 PLAN = {"app_logs": (6000, 5.0), "user_events": (4000, 4.0)}
@@ -25,15 +22,8 @@ class ReportData:
 
 
 @pytest.fixture(scope="session")
-def report_db(pg_url: str) -> Iterator[ReportData]:
-    name = f"test_reports_{uuid.uuid4().hex}"
-    with psycopg.connect(pg_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_conninfo(pg_url, dbname=name)
-    try:
+def report_db(
+    pg_url: str, scratch_database: Callable[..., AbstractContextManager[str]]
+) -> Iterator[ReportData]:
+    with scratch_database(pg_url, "test_reports_") as url:
         yield ReportData(url, produce(url, PLAN))
-    finally:
-        with psycopg.connect(pg_url, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
