@@ -12,18 +12,22 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
-	$(PY) -m pip install --quiet -e '.[dev,kafka]'
+	$(PY) -m pip install --quiet -e '.[dev,kafka,spark]'
 	@touch $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/streamdash demo
 
-# Browser tests need Debian's chromium (never `playwright install`: no downloads here);
-# the InfluxDB sink's tests need Debian's influxdb (the server is started by the tests).
-DEBIAN_TEST_PACKAGES := chromium:chromium influxdb:influxd
+# Debian packages the tests need, as package:command-or-file (installed when root):
+# chromium for the browser tests (never `playwright install`: no downloads here), influxdb
+# for the InfluxDB sink's tests (the tests start the server), the PostgreSQL JDBC jar for
+# Spark (Java 17 is on these machines).
+DEBIAN_TEST_PACKAGES := chromium:chromium influxdb:influxd \
+	libpostgresql-jdbc-java:/usr/share/java/postgresql.jar
 system-deps:
 	@missing=""; for entry in $(DEBIAN_TEST_PACKAGES); do \
-	  command -v "$${entry#*:}" >/dev/null 2>&1 || missing="$$missing $${entry%%:*}"; \
+	  need="$${entry#*:}"; \
+	  command -v "$$need" >/dev/null 2>&1 || [ -e "$$need" ] || missing="$$missing $${entry%%:*}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \

@@ -10,6 +10,8 @@ PostgreSQL (real, never mocked):
 - `pg_db` (function): URL of a fresh, empty database `test_<hex>` on that server, dropped
   after the test (connections left open are terminated). Use this in tests: they stay
   isolated and may create any table. Costs ~0.1 s per test.
+- `scratch_database` (session): the same as a context manager, for fixtures of a wider
+  scope (`with scratch_database(pg_url, "test_x_") as url: ...`).
 
 Kafka (real, never mocked): `kafka_broker` (function) is a fresh tansu broker on a free
 loopback port (`streamdash.testing.tansu.TansuBroker`, memory storage); use
@@ -24,11 +26,12 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -70,9 +73,9 @@ def pg_url() -> Iterator[str]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.fixture
-def pg_db(pg_url: str) -> Iterator[str]:
-    name = f"test_{uuid.uuid4().hex}"
+@contextlib.contextmanager
+def _scratch_database(pg_url: str, prefix: str = "test_") -> Iterator[str]:
+    name = f"{prefix}{uuid.uuid4().hex}"
     with psycopg.connect(pg_url, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
@@ -82,6 +85,19 @@ def pg_db(pg_url: str) -> Iterator[str]:
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+@pytest.fixture
+def pg_db(pg_url: str) -> Iterator[str]:
+    with _scratch_database(pg_url) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def scratch_database() -> Callable[..., contextlib.AbstractContextManager[str]]:
+    """`with scratch_database(pg_url, prefix) as url:` a fresh database, dropped at the end
+    of the block: for module- or session-scoped fixtures, where `pg_db` cannot serve."""
+    return _scratch_database
 
 
 @pytest.fixture

@@ -380,6 +380,15 @@ def _register_grafana() -> None:
 _register_grafana()
 
 
+def _register_report() -> None:
+    from streamdash.reports.command import report
+
+    app.command("report")(report)
+
+
+_register_report()
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     for chatty in ("httpx", "httpcore"):  # one line per request would drown the status line

@@ -6,6 +6,7 @@ Used wherever a user bounds a period: the dashboard's custom time range, report 
 
 from __future__ import annotations
 
+import contextlib
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -13,7 +14,10 @@ from streamdash.spec.durations import parse_duration_us
 
 _RELATIVE = re.compile(r"^now\s*(?:-\s*(?P<ago>.+))?$")
 
-FORMS = "'now', 'now-2h', '2h' (ago), or ISO-8601 like '2026-12-01 17:00' (UTC)"
+FORMS = (
+    "an ISO-8601 time (e.g. 2026-12-01 17:00, UTC) nor relative to now "
+    "(now, now-2h, or a duration back from now: 1h, 24h, 7d)"
+)
 
 
 def parse_instant(text: str, now: datetime) -> datetime:
@@ -21,17 +25,18 @@ def parse_instant(text: str, now: datetime) -> datetime:
     Raises ValueError naming the accepted forms."""
     value = text.strip()
     if not value:
-        raise ValueError(f"expected a time: {FORMS}")
+        raise ValueError(f"{text!r} is neither {FORMS}")
     match = _RELATIVE.match(value.lower())
     try:
         if match:
             ago = match.group("ago")
             return now - timedelta(microseconds=parse_duration_us(ago) if ago else 0)
-        if value[0].isdigit() and not re.match(r"^\d{4}-", value):
-            return now - timedelta(microseconds=parse_duration_us(value))
+        if value[0].isdigit():
+            with contextlib.suppress(ValueError):  # `2026-12-01` starts with a digit too
+                return now - timedelta(microseconds=parse_duration_us(value))
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"{text!r} is not a time: expected {FORMS}") from None
+        raise ValueError(f"{text!r} is neither {FORMS}") from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 

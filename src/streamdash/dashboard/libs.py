@@ -9,6 +9,7 @@ from typing import Any, TypeAlias
 import dash_bootstrap_components as dbc  # type: ignore[import-untyped]
 import plotly.graph_objects as go  # type: ignore[import-untyped]
 import plotly.io as pio  # type: ignore[import-untyped]
+import plotly.offline  # type: ignore[import-untyped]
 from dash_bootstrap_templates import read_template  # type: ignore[import-untyped]
 
 Figure: TypeAlias = Any
@@ -25,4 +26,9 @@ def figure_template() -> str:
     return TEMPLATE
 
 
-__all__ = ["TEMPLATE", "Figure", "dbc", "figure_template", "go"]
+def plotly_js() -> str:
+    """The plotly.js bundle shipped in the plotly package (for self-contained HTML files)."""
+    return str(plotly.offline.get_plotlyjs())
+
+
+__all__ = ["TEMPLATE", "Figure", "dbc", "figure_template", "go", "pio", "plotly_js"]

@@ -16,22 +16,38 @@ from pathlib import Path
 import httpx
 
 from streamdash.config import ENV_DATABASE_URL, Settings
+from streamdash.errors import Fatal
+
+
+class NoDatabase(Fatal):
+    """No external database is configured and the data dir has no embedded one."""
 
 
 @contextlib.contextmanager
-def database(settings: Settings) -> Iterator[str]:
-    """Yield a database URL: the external one, or an embedded server in the data dir."""
+def database(settings: Settings, *, create: bool = True, stop_reused: bool = True) -> Iterator[str]:
+    """Yield a database URL: the external one, or an embedded server in the data dir.
+
+    `create=False`: a data dir without a database is an error (NoDatabase), for commands
+    that only read results. `stop_reused=False`: a server that was already running (a
+    `streamdash run` has it) is left running; one started here is always stopped."""
     if settings.database_url:
         yield settings.database_url
         return
     from streamdash.store.embedded import EmbeddedPostgres
 
     server = EmbeddedPostgres(settings.postgres_dir)
+    if not create and not (server.pgdata / "PG_VERSION").is_file():
+        raise NoDatabase(
+            f"no database: {ENV_DATABASE_URL} is not set and the data dir "
+            f"{settings.data_dir.resolve()} has no embedded database (`streamdash run` or "
+            "`streamdash demo` create it; or pass --data-dir DIR of one that ran)"
+        )
     server.start()
     try:
         yield server.url
     finally:
-        server.stop()
+        if stop_reused or not server.reused:
+            server.stop()
 
 
 @dataclass
