@@ -220,7 +220,13 @@ def generate(
         typer.Option(help="Events/s: event-time spacing, and real pacing when sending with --to."),
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Write NDJSON here (default stdout).")] = None,
-    to: Annotated[str | None, typer.Option(help="POST to this API base URL instead.")] = None,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            help="POST to this API base URL instead, or produce to Kafka: "
+            "kafka://HOST:PORT/TOPIC (topic default: the stream's)."
+        ),
+    ] = None,
     late_fraction: Annotated[float, typer.Option(help="Share of late events.")] = 0.0,
     bad_fraction: Annotated[float, typer.Option(help="Share of malformed events.")] = 0.0,
     start: Annotated[
@@ -252,6 +258,14 @@ def generate(
         late_fraction=late_fraction,
         bad_fraction=bad_fraction,
     )
+    if to is not None and to.startswith("kafka:"):
+        from streamdash.kafka.generate import produce_generated
+
+        produced = produce_generated(
+            items, stream=stream, pipeline=_pipeline(None), url=to, rate=rate
+        )
+        console.print(produced.summary(), soft_wrap=True)
+        raise typer.Exit(0)
     if to is not None:
         from streamdash.sources.sender import send_lines
 
