@@ -196,6 +196,38 @@ def engine(spec: SpecArg = None, data_dir: DataDir = None) -> None:
     run_engine(_pipeline(spec), settings, settings.database_url)
 
 
+KafkaOption = Annotated[
+    str | None,
+    typer.Option(
+        "--kafka",
+        help="Kafka bootstrap servers HOST:PORT[,...] \\[env STREAMDASH_KAFKA_BOOTSTRAP, "
+        "or kafka.bootstrap in the spec].",
+    ),
+]
+
+
+@app.command()
+def worker(
+    spec: SpecArg = None,
+    kafka: KafkaOption = None,
+    data_dir: DataDir = None,
+    batch: Annotated[
+        int, typer.Option(help="At most this many messages per consumer poll.", min=1)
+    ] = 100_000,
+) -> None:
+    """One engine worker of a consumer group on Kafka: workers share the partitions, and
+    each commits its partitions' results and offsets to the shared PostgreSQL."""
+    from streamdash.kafka.settings import KafkaSettings
+    from streamdash.kafka.worker import run_worker
+
+    settings = _settings(data_dir)
+    if not settings.database_url:
+        raise _fail("a worker needs STREAMDASH_DATABASE_URL (the PostgreSQL all workers share)")
+    pipeline = _pipeline(spec)
+    kafka_settings = KafkaSettings.for_pipeline(pipeline, kafka)
+    run_worker(pipeline, kafka_settings, settings.database_url, batch_messages=batch)
+
+
 def _epoch_us(option: str, text: str) -> int:
     from datetime import UTC, datetime
 

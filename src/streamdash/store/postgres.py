@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 import weakref
+from collections.abc import Callable
 from types import TracebackType
 from typing import NoReturn
 
@@ -99,8 +100,15 @@ class PostgresSink:
         self._last = (consumer, weakref.ref(batch), token)
         return token
 
-    def commit(self, consumer: str, batch: CommitBatch) -> None:
-        """Write `batch` atomically: all of it, or (on any error) none of it."""
+    def commit(
+        self,
+        consumer: str,
+        batch: CommitBatch,
+        also: Callable[[progress.Cursor], None] | None = None,
+    ) -> None:
+        """Write `batch` atomically: all of it, or (on any error) none of it. `also` runs in
+        the same transaction after the batch is written (and before the commit): the Kafka
+        workers fence stale owners and merge partitions' partial states there."""
         unknown = sorted({u.view for u in batch.updates} - self._schemas.keys())
         if unknown:
             raise BatchRejected(
@@ -120,6 +128,8 @@ class PostgresSink:
                 progress.save_offsets(cur, consumer, batch.offsets, batch.watermarks)
                 if batch.checkpoint is not None:
                     progress.save_checkpoint(cur, consumer, batch.checkpoint)
+                if also is not None:
+                    also(cur)
                 progress.record_commit(cur, consumer, token)
         except psycopg.Error as err:
             self._fail(err, f"a batch of consumer {consumer!r}")

@@ -79,6 +79,8 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     replayed_at timestamptz
 );
 CREATE INDEX IF NOT EXISTS dead_letters_stream_reason_id ON dead_letters (stream, reason, id);
+-- the Kafka partition of log_offset (NULL on the embedded log); added after the first release
+ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS log_partition integer;
 """
 
 

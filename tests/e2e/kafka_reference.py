@@ -1,0 +1,157 @@
+"""The batch computation over Kafka topics: every message of a stream's topic read back,
+classified as the workers must classify it (decoded and validated like ingest validates an
+HTTP body), and the built-in views computed with `batch_reference` — with watermarks per
+partition, as each partition's engine keeps its own clock.
+
+The classification uses streamdash's own decoder and validator (what a valid event is, is
+tested elsewhere); everything after it — windows, keys, lateness, metrics — is the
+independent computation of `batch_reference`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import msgspec
+import psycopg
+from batch_reference import (
+    EVENT_TIME,
+    Event,
+    ViewResult,
+    builtin_views,
+    compare_view,
+    compute_view,
+    demographics_by_id,
+)
+from confluent_kafka import Consumer, TopicPartition
+
+from streamdash.ingest.validate import EventValidator
+from streamdash.kafka.decode import Undecodable, ValueDecoder
+from streamdash.spec.kafka import topic_of
+from streamdash.spec.models import Pipeline
+
+DeadLetterKey = tuple[str, str | None, str, bytes, int, int]
+"""(stream, view, reason, raw, partition, offset)."""
+
+
+@dataclass(frozen=True)
+class Record:
+    partition: int
+    offset: int
+    value: bytes | None
+    time_us: int
+
+
+def read_records(bootstrap: str, topic: str, timeout_s: float = 60.0) -> list[Record]:
+    """Every message of `topic`, in (partition, offset) order."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "reference"})
+    partitions = list(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
+    consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+    got: list[Record] = []
+    deadline = time.monotonic() + timeout_s
+    quiet = 0
+    try:
+        while time.monotonic() < deadline and quiet < 3:
+            messages = consumer.consume(10_000, 0.3)
+            quiet = 0 if messages else quiet + 1
+            for m in messages:
+                assert m.error() is None, m.error()
+                got.append(Record(m.partition(), m.offset(), m.value(), m.timestamp()[1] * 1000))
+    finally:
+        consumer.close()
+    return sorted(got, key=lambda r: (r.partition, r.offset))
+
+
+def end_offsets(records: list[Record]) -> dict[int, int]:
+    ends: dict[int, int] = {}
+    for r in records:
+        ends[r.partition] = max(ends.get(r.partition, 0), r.offset + 1)
+    return ends
+
+
+def classify(
+    pipeline: Pipeline, stream: str, records: list[Record]
+) -> tuple[list[Event], list[DeadLetterKey]]:
+    spec = pipeline.streams[stream]
+    decoder = ValueDecoder(max_event_bytes=spec.max_event_bytes)
+    validator = EventValidator(stream, spec)
+    events: list[Event] = []
+    rejected: list[DeadLetterKey] = []
+    lines: list[tuple[Record, bytes]] = []
+    for r in records:
+        try:
+            lines.append((r, decoder.line(r.value)))
+        except Undecodable as err:
+            rejected.append((stream, None, err.reason, r.value or b"", r.partition, r.offset))
+    bad = {x.index: x for x in validator.rejections([line for _, line in lines])}
+    for i, (r, line) in enumerate(lines):
+        if i in bad:
+            rejected.append((stream, None, bad[i].reason, r.value or b"", r.partition, r.offset))
+            continue
+        data = msgspec.json.decode(line)
+        events.append(Event(r.offset, r.time_us, line, data, EVENT_TIME[stream](data), r.partition))
+    return events, rejected
+
+
+@dataclass
+class KafkaVerdict:
+    results: dict[str, ViewResult]
+    problems: list[str]
+    events: dict[str, int]
+    rejected: dict[str, int]
+
+
+def verify_kafka(database_url: str, bootstrap: str, pipeline: Pipeline) -> KafkaVerdict:
+    """Every built-in view's table, the dead letters and the late counters against the
+    batch computation over the topics."""
+    from psycopg.rows import dict_row
+
+    per_stream: dict[str, list[Event]] = {}
+    expected: Counter[DeadLetterKey] = Counter()
+    rejected: dict[str, int] = {}
+    for stream in pipeline.streams:
+        events, bad = classify(
+            pipeline, stream, read_records(bootstrap, topic_of(pipeline, stream))
+        )
+        per_stream[stream] = events
+        expected.update(bad)
+        rejected[stream] = len(bad)
+    results = {
+        view.name: compute_view(view, per_stream[view.stream])
+        for view in builtin_views(demographics_by_id())
+    }
+    for name, result in results.items():
+        for e in result.late:
+            expected[(result.view.stream, name, "late", e.raw, e.partition, e.offset)] += 1
+    problems: list[str] = []
+    with psycopg.connect(database_url, row_factory=dict_row) as conn:
+        for name, result in sorted(results.items()):
+            rows = conn.execute(f"SELECT * FROM {name}").fetchall()
+            problems += compare_view(result, rows)
+        letters = conn.execute(
+            "SELECT stream, view, reason, raw, log_partition, log_offset FROM dead_letters"
+        ).fetchall()
+        counters = {
+            (r["scope"], r["name"]): int(r["value"])
+            for r in conn.execute("SELECT scope, name, value FROM streamdash_counters").fetchall()
+        }
+    actual: Counter[DeadLetterKey] = Counter(
+        (r["stream"], r["view"], r["reason"], bytes(r["raw"]), r["log_partition"], r["log_offset"])
+        for r in letters
+    )
+    for item, n in sorted((expected - actual).items(), key=repr)[:20]:
+        problems.append(f"dead letter missing ({n}x): {item[:3]} {item[3][:100]!r} @{item[4:]}")
+    for item, n in sorted((actual - expected).items(), key=repr)[:20]:
+        problems.append(f"dead letter unexpected ({n}x): {item[:3]} {item[3][:100]!r} @{item[4:]}")
+    for name, result in results.items():
+        if counters.get((name, "late"), 0) != len(result.late):
+            problems.append(f"counter {name}/late = {counters.get((name, 'late'))}")
+    events = {s: counters.get((s, "events"), 0) for s in pipeline.streams}
+    for stream, evs in per_stream.items():
+        if events[stream] != len(evs):
+            problems.append(f"counter {stream}/events = {events[stream]}, want {len(evs)}")
+        if counters.get((stream, "rejected"), 0) != rejected[stream]:
+            problems.append(f"counter {stream}/rejected = {counters.get((stream, 'rejected'))}")
+    return KafkaVerdict(results, problems, events, rejected)
