@@ -39,6 +39,16 @@ SpecArg = Annotated[
         dir_okay=False,
     ),
 ]
+KafkaOption = Annotated[
+    str | None,
+    typer.Option(
+        "--kafka",
+        help="Kafka bootstrap servers HOST:PORT[,...] \\[env STREAMDASH_KAFKA_BOOTSTRAP, "
+        "or kafka.bootstrap in the spec].",
+    ),
+]
+
+
 DataDir = Annotated[
     Path | None,
     typer.Option(
@@ -136,16 +146,22 @@ def run(
     port: Annotated[int | None, typer.Option(help="Ingest API port [8000].")] = None,
     host: Annotated[str | None, typer.Option(help="Bind address [127.0.0.1].")] = None,
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    kafka: KafkaOption = None,
+    workers: Annotated[
+        int, typer.Option(help="With Kafka as the log: how many workers to start.", min=1)
+    ] = 1,
 ) -> None:
-    """Run the pipeline for real traffic: database, ingest API and engine, no generators."""
+    """Run the pipeline for real traffic: database, ingest API and engine, no generators.
+    With Kafka as the log (--kafka), the API produces to Kafka and workers consume."""
+    from streamdash.kafka.settings import kafka_log
     from streamdash.runtime.local import LocalOptions, run_local
 
     settings = _settings(data_dir, port=port, host=host)
-    raise typer.Exit(
-        run_local(
-            _pipeline(spec), settings, LocalOptions(spec, demo=False, duration=duration), console
-        )
+    pipeline = _pipeline(spec)
+    options = LocalOptions(
+        spec, demo=False, duration=duration, kafka=kafka_log(pipeline, kafka), workers=workers
     )
+    raise typer.Exit(run_local(pipeline, settings, options, console))
 
 
 @app.command()
@@ -178,11 +194,13 @@ def serve(
     data_dir: DataDir = None,
     host: Annotated[str | None, typer.Option(help="Bind address [127.0.0.1].")] = None,
     port: Annotated[int | None, typer.Option(help="Port [8000].")] = None,
+    kafka: KafkaOption = None,
 ) -> None:
-    """Only the ingest/query API (the `run` command starts it for you)."""
+    """Only the ingest/query API (the `run` command starts it for you); with Kafka as the
+    log it produces to the streams' topics and answers 202 after the broker's ack."""
     from streamdash.runtime.serve_main import serve_api
 
-    serve_api(_pipeline(spec), _settings(data_dir, host=host, port=port))
+    serve_api(_pipeline(spec), _settings(data_dir, host=host, port=port), kafka)
 
 
 @app.command()
@@ -194,16 +212,6 @@ def engine(spec: SpecArg = None, data_dir: DataDir = None) -> None:
     if not settings.database_url:
         raise _fail("the engine alone needs STREAMDASH_DATABASE_URL (run/demo start a database)")
     run_engine(_pipeline(spec), settings, settings.database_url)
-
-
-KafkaOption = Annotated[
-    str | None,
-    typer.Option(
-        "--kafka",
-        help="Kafka bootstrap servers HOST:PORT[,...] \\[env STREAMDASH_KAFKA_BOOTSTRAP, "
-        "or kafka.bootstrap in the spec].",
-    ),
-]
 
 
 @app.command()

@@ -91,7 +91,7 @@ class KafkaCluster:
 
     # -- workers ------------------------------------------------------------------------
 
-    def start_worker(self, name: str, *extra: str) -> None:
+    def start_worker(self, name: str, *extra: str, command: str = "worker") -> None:
         assert name not in self.workers or self.workers[name].poll() is not None
         env = {**os.environ, "STREAMDASH_DATABASE_URL": self.database_url}
         self.starts[name] = self.starts.get(name, 0) + 1
@@ -102,7 +102,7 @@ class KafkaCluster:
                     sys.executable,
                     "-m",
                     "streamdash",
-                    "worker",
+                    command,
                     "--kafka",
                     self.broker.bootstrap,
                     *extra,
@@ -112,6 +112,22 @@ class KafkaCluster:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+
+    def start_api(self, port: int, data_dir: Path) -> None:
+        """`streamdash serve --kafka` on `port`, until /healthz answers."""
+        import httpx
+
+        self.start_worker("api", "--port", str(port), "--data-dir", str(data_dir), command="serve")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.workers["api"].poll() is None, self.output("api")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"the API did not start:\n{self.output('api')}")
 
     def kill_worker(self, name: str) -> None:
         proc = self.workers[name]
@@ -178,7 +194,7 @@ class KafkaCluster:
             behind = {k: (done.get(k, 0), end) for k, end in ends.items() if done.get(k, 0) < end}
             if not behind:
                 return
-            if all(p.poll() is not None for p in self.workers.values()):
+            if all(p.poll() is not None for n, p in self.workers.items() if n != "api"):
                 raise AssertionError(f"no worker is running:\n{self.outputs()}")
             if time.monotonic() > deadline:
                 raise AssertionError(f"workers did not catch up: {behind}\n{self.outputs()}")

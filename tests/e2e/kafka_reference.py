@@ -10,6 +10,7 @@ independent computation of `batch_reference`.
 
 from __future__ import annotations
 
+import base64
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from streamdash.ingest.validate import EventValidator
 from streamdash.kafka.decode import Undecodable, ValueDecoder
+from streamdash.log.kafka import REQUEST_HEADER, SEQ_HEADER
 from streamdash.spec.kafka import topic_of
 from streamdash.spec.models import Pipeline
 
@@ -42,6 +44,8 @@ class Record:
     offset: int
     value: bytes | None
     time_us: int
+    request: tuple[bytes, bytes] | None = None
+    """(Idempotency-Key, index in the request) from the ingest API's headers."""
 
 
 def read_records(bootstrap: str, topic: str, timeout_s: float = 60.0) -> list[Record]:
@@ -58,10 +62,29 @@ def read_records(bootstrap: str, topic: str, timeout_s: float = 60.0) -> list[Re
             quiet = 0 if messages else quiet + 1
             for m in messages:
                 assert m.error() is None, m.error()
-                got.append(Record(m.partition(), m.offset(), m.value(), m.timestamp()[1] * 1000))
+                headers = dict(m.headers() or ())
+                request = None
+                if REQUEST_HEADER in headers:
+                    request = (headers[REQUEST_HEADER], headers[SEQ_HEADER])
+                time_us = m.timestamp()[1] * 1000
+                got.append(Record(m.partition(), m.offset(), m.value(), time_us, request))
     finally:
         consumer.close()
     return sorted(got, key=lambda r: (r.partition, r.offset))
+
+
+def without_retries(records: list[Record]) -> list[Record]:
+    """The records less the repeats of a retried request's events (same key and index, same
+    partition), which the workers drop."""
+    seen: set[tuple[int, bytes, bytes]] = set()
+    out = []
+    for r in records:
+        if r.request is not None:
+            if (r.partition, *r.request) in seen:
+                continue
+            seen.add((r.partition, *r.request))
+        out.append(r)
+    return out
 
 
 def end_offsets(records: list[Record]) -> dict[int, int]:
@@ -80,7 +103,7 @@ def classify(
     events: list[Event] = []
     rejected: list[DeadLetterKey] = []
     lines: list[tuple[Record, bytes]] = []
-    for r in records:
+    for r in without_retries(records):
         try:
             lines.append((r, decoder.line(r.value)))
         except Undecodable as err:
@@ -103,9 +126,21 @@ class KafkaVerdict:
     rejected: dict[str, int]
 
 
-def verify_kafka(database_url: str, bootstrap: str, pipeline: Pipeline) -> KafkaVerdict:
+def ingest_dead_letters(bootstrap: str, topic: str) -> list[DeadLetterKey]:
+    """The dead-letter records ingest produced (retries' repeats left out)."""
+    out: list[DeadLetterKey] = []
+    for r in without_retries(read_records(bootstrap, topic)):
+        record = msgspec.json.decode(r.value or b"{}")
+        raw = record["raw"].encode() if "raw" in record else base64.b64decode(record["raw_b64"])
+        out.append((record["stream"], None, record["reason"], raw, r.partition, r.offset))
+    return out
+
+
+def verify_kafka(
+    database_url: str, bootstrap: str, pipeline: Pipeline, dead_letter_topic: str | None = None
+) -> KafkaVerdict:
     """Every built-in view's table, the dead letters and the late counters against the
-    batch computation over the topics."""
+    batch computation over the topics (and over the dead-letter topic, if given)."""
     from psycopg.rows import dict_row
 
     per_stream: dict[str, list[Event]] = {}
@@ -121,10 +156,16 @@ def verify_kafka(database_url: str, bootstrap: str, pipeline: Pipeline) -> Kafka
     results = {
         view.name: compute_view(view, per_stream[view.stream])
         for view in builtin_views(demographics_by_id())
+        if view.stream in per_stream
     }
     for name, result in results.items():
         for e in result.late:
             expected[(result.view.stream, name, "late", e.raw, e.partition, e.offset)] += 1
+    if dead_letter_topic is not None:
+        from_ingest = ingest_dead_letters(bootstrap, dead_letter_topic)
+        expected.update(from_ingest)
+        for letter in from_ingest:
+            rejected[letter[0]] = rejected.get(letter[0], 0) + 1
     problems: list[str] = []
     with psycopg.connect(database_url, row_factory=dict_row) as conn:
         for name, result in sorted(results.items()):

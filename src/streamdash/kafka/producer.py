@@ -9,6 +9,7 @@ contract — an HTTP 202 only after the events are durable — with Kafka as the
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Sequence
@@ -20,6 +21,19 @@ from streamdash.kafka.settings import KafkaSettings
 
 _log = logging.getLogger(__name__)
 Headers = list[tuple[str, bytes]]
+_RETIRING_NAMES = (
+    "PRODUCER_FENCED",
+    "UNKNOWN_PRODUCER_ID",
+    "OUT_OF_ORDER_SEQUENCE_NUMBER",
+    "INVALID_PRODUCER_EPOCH",
+    "INVALID_PRODUCER_ID_MAPPING",
+)
+
+
+@functools.cache
+def _codes() -> frozenset[int]:
+    errors = confluent().KafkaError
+    return frozenset(getattr(errors, n) for n in _RETIRING_NAMES if hasattr(errors, n))
 
 
 class _Deliveries:
@@ -29,6 +43,8 @@ class _Deliveries:
         self.pending = count
         self.failed = 0
         self.error: str | None = None
+        self.retire = False
+        """A report said this client cannot go on (fenced, sequence state lost)."""
 
     def report(self, err: Any, msg: Any) -> None:
         self.pending -= 1
@@ -36,6 +52,8 @@ class _Deliveries:
             self.failed += 1
             if self.error is None:
                 self.error = str(err)
+            if not isinstance(err, str) and (err.fatal() or err.code() in _codes()):
+                self.retire = True
 
 
 class EventProducer:
@@ -103,6 +121,10 @@ class EventProducer:
                 f"{len(values)} events for topic {topic!r} in time; they are not acknowledged "
                 "(some may still be written)"
             )
+        if deliveries.retire:
+            # e.g. a restarted broker that no longer knows this producer id: only a new
+            # client (a new id) can produce again
+            self._fatal = deliveries.error
         if deliveries.failed:
             raise LogUnavailable(
                 f"Kafka at {self.settings.bootstrap} did not store {deliveries.failed} of "

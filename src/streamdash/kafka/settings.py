@@ -25,6 +25,17 @@ DEFAULT_DELIVERY_TIMEOUT_S = 5.0
 """How long ingest waits for the broker's acknowledgement before answering 503."""
 
 
+def kafka_log(
+    pipeline: Pipeline, option: str | None = None, environ: Mapping[str, str] | None = None
+) -> KafkaSettings | None:
+    """The Kafka settings when Kafka is the log — `--kafka` given, STREAMDASH_KAFKA_BOOTSTRAP
+    set, or `log: kafka` in the spec — else None (the embedded log)."""
+    env = os.environ if environ is None else environ
+    if option or env.get(ENV_KAFKA) or pipeline.log == "kafka":
+        return KafkaSettings.resolve(pipeline.kafka, option, env)
+    return None
+
+
 def _property(env_name: str) -> str:
     return env_name[len(ENV_PREFIX) :].lower().replace("_", ".")
 

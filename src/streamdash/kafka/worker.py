@@ -37,7 +37,8 @@ from streamdash.store.connection import connect
 from streamdash.store.postgres import PostgresSink
 
 _log = logging.getLogger(__name__)
-KAFKA_COMMIT_EVERY_S = 5.0
+KAFKA_COMMIT_EVERY_S = 2.0
+"""How often offsets go to Kafka (for monitoring) and high watermarks to PostgreSQL (lag)."""
 
 
 def worker_name() -> str:
@@ -118,6 +119,13 @@ class Worker:
                 self._round(consumer)
                 if time.monotonic() - last_kafka_commit >= KAFKA_COMMIT_EVERY_S:
                     self._commit_to_kafka(consumer)
+                    ctx.owners.report_high_watermarks(
+                        {
+                            t.consumer: (t.epoch, t.high_watermark)
+                            for t in self.tasks.values()
+                            if t.high_watermark is not None
+                        }
+                    )
                     last_kafka_commit = time.monotonic()
             clean = True
         finally:
