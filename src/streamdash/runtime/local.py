@@ -61,8 +61,10 @@ def run_local(
         kafka_args = ["--kafka", options.kafka.bootstrap] if options.kafka else []
         supervisor.spawn(
             "api",
-            ["serve", *spec_args, "--host", settings.host, "--port", str(settings.port)]
-            + kafka_args,
+            [
+                *("serve", *spec_args, "--host", settings.host, "--port", str(settings.port)),
+                *kafka_args,
+            ],
             env,
             logs,
         )
