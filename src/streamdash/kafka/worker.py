@@ -37,6 +37,9 @@ from streamdash.store.connection import connect
 from streamdash.store.postgres import PostgresSink
 
 _log = logging.getLogger(__name__)
+BUFFERED_POLL_S = 0.01
+MAX_WAIT_S = 0.2
+"""The longest a message waits in the worker for more of its partition's messages."""
 KAFKA_COMMIT_EVERY_S = 2.0
 """How often offsets go to Kafka (for monitoring) and high watermarks to PostgreSQL (lag)."""
 
@@ -69,6 +72,12 @@ class Worker:
         self.poll_s = poll_s
         self.owner = owner or worker_name()
         self.tasks: dict[tuple[str, int], PartitionTask] = {}
+        self.min_batch = max(1, batch_messages // 4)
+        """A partition's messages wait for more until there are this many, the oldest has
+        waited `MAX_WAIT_S`, or the partition is caught up: big batches under load (the
+        engine's cost per batch is mostly fixed), no delay when traffic is light."""
+        self._buffers: dict[tuple[str, int], list[Any]] = {}
+        self._since: dict[tuple[str, int], float] = {}
         self.tables: dict[str, pa.Table] = {}
         self._plans: dict[str, TopicPlan] = {}
         self._ctx: WorkerContext | None = None
@@ -135,26 +144,43 @@ class Worker:
             ctx.sink.close()
 
     def _round(self, consumer: Any) -> None:
-        messages = consumer.consume(self.batch_messages, self.poll_s)
+        # a short wait while messages are buffered: they are due soon
+        wait = BUFFERED_POLL_S if self._buffers else self.poll_s
+        messages = consumer.consume(self.batch_messages, wait)
+        now = time.monotonic()
         now_us = time.time_ns() // 1000
-        groups: dict[tuple[str, int], list[Any]] = {}
         for message in messages:
             error = message.error()
             if error is not None:
                 self._message_error(message, error)
                 continue
-            groups.setdefault((message.topic(), message.partition()), []).append(message)
+            key = (message.topic(), message.partition())
+            if key not in self.tasks:
+                continue  # revoked meanwhile: its new owner fetches it again
+            buffer = self._buffers.get(key)
+            if buffer is None:
+                buffer = self._buffers[key] = []
+                self._since[key] = now
+            buffer.append(message)
         for key, task in list(self.tasks.items()):
             _, high = consumer.get_watermark_offsets(
                 confluent().TopicPartition(key[0], key[1]), cached=True
             )
             hw = high if high >= 0 else None
+            buffer = self._buffers.get(key)
             try:
-                if key in groups:
-                    task.high_watermark = hw if hw is not None else task.high_watermark
-                    task.feed(groups[key], now_us)
-                else:
+                if buffer is None:
                     task.idle(now_us, hw)
+                    continue
+                caught_up = hw is not None and buffer[-1].offset() + 1 >= hw
+                if (
+                    len(buffer) >= self.min_batch
+                    or caught_up
+                    or now - self._since[key] >= MAX_WAIT_S
+                ):
+                    del self._buffers[key]
+                    task.high_watermark = hw if hw is not None else task.high_watermark
+                    task.feed(buffer, now_us)
             except PartitionFenced as err:
                 _log.warning("%s", err)
                 consumer.pause([confluent().TopicPartition(key[0], key[1])])
@@ -204,6 +230,7 @@ class Worker:
             _log.info("no checkpoint for %s on giving it up: %s", task.consumer, err)
 
     def _drop(self, key: tuple[str, int]) -> None:
+        self._buffers.pop(key, None)
         task = self.tasks.pop(key, None)
         if task is not None:
             task.close()
