@@ -103,6 +103,6 @@ def test_kafka_rows_compare_with_the_same_run() -> None:
     from streamdash.bench.kafka import KafkaBenchResult
 
     result = KafkaBenchResult(1000, 4, 500_000.0, 260_000.0, 450_000.0)
-    bare, one, two = result.measures()
+    _, one, two = result.measures()
     assert one.baseline == 500_000.0 and one.met is True
     assert two.baseline == 260_000.0 and two.ratio is not None and two.met is False
