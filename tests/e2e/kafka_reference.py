@@ -49,18 +49,17 @@ class Record:
 
 
 def read_records(bootstrap: str, topic: str, timeout_s: float = 60.0) -> list[Record]:
-    """Every message of `topic`, in (partition, offset) order."""
+    """Every message of `topic`, in (partition, offset) order: read until each partition's
+    high watermark (from the fetch responses, not ListOffsets) is reached."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "reference"})
     partitions = list(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
     consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
     got: list[Record] = []
+    seen = dict.fromkeys(partitions, 0)
     deadline = time.monotonic() + timeout_s
-    quiet = 0
     try:
-        while time.monotonic() < deadline and quiet < 3:
-            messages = consumer.consume(10_000, 0.3)
-            quiet = 0 if messages else quiet + 1
-            for m in messages:
+        while True:
+            for m in consumer.consume(10_000, 0.3):
                 assert m.error() is None, m.error()
                 headers = dict(m.headers() or ())
                 request = None
@@ -68,6 +67,14 @@ def read_records(bootstrap: str, topic: str, timeout_s: float = 60.0) -> list[Re
                     request = (headers[REQUEST_HEADER], headers[SEQ_HEADER])
                 time_us = m.timestamp()[1] * 1000
                 got.append(Record(m.partition(), m.offset(), m.value(), time_us, request))
+                seen[m.partition()] = m.offset() + 1
+            marks = {
+                p: consumer.get_watermark_offsets(TopicPartition(topic, p), cached=True)[1]
+                for p in partitions
+            }
+            if all(high >= 0 and seen[p] >= high for p, high in marks.items()):
+                break
+            assert time.monotonic() < deadline, f"{topic}: read {seen}, high watermarks {marks}"
     finally:
         consumer.close()
     return sorted(got, key=lambda r: (r.partition, r.offset))

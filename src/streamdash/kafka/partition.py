@@ -26,7 +26,7 @@ from streamdash.kafka.messages import MessageBatch, split_messages
 from streamdash.kafka.ownership import Ownership, check_owner, consumer_name
 from streamdash.kafka.partials import merge_partials, topic_watermark
 from streamdash.kafka.plan import TopicPlan
-from streamdash.results import CommitBatch
+from streamdash.results import CommitBatch, DeadLetter
 from streamdash.runtime.runner import carry_fresh_views
 from streamdash.store.postgres import PostgresSink
 from streamdash.store.progress import Cursor
@@ -49,6 +49,9 @@ class WorkerContext:
     checkpoint_every_s: float = 10.0
     idle_every_s: float = 1.0
     clock: Callable[[], float] = time.time
+    copy_poison: Callable[[str, list[DeadLetter]], None] | None = None
+    """Called with (topic, dead letters) of undecodable messages after their commit: the
+    optional copy to `kafka.dlq_topic` (at least once; PostgreSQL keeps the record)."""
 
 
 class PartitionTask:
@@ -177,6 +180,8 @@ class PartitionTask:
         counters[("engine", "batch_us")] = int((time.perf_counter() - started) * 1e6)
         self.position = split.next_offset
         self._commit(batch)
+        if split.dead_letters and self.ctx.copy_poison is not None:
+            self.ctx.copy_poison(self.plan.topic, split.dead_letters)
         self.processed += len(messages)
         self._caught_up_since = None
 

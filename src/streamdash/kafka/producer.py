@@ -82,7 +82,7 @@ class EventProducer:
     def send(
         self,
         topic: str,
-        values: Sequence[bytes],
+        values: Sequence[bytes | None],
         keys: Sequence[bytes | None],
         headers: Sequence[Headers | None] | None = None,
     ) -> None:

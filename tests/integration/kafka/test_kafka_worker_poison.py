@@ -16,7 +16,7 @@ import msgspec
 import psycopg
 import pytest
 from confluent_kafka import Producer
-from kafka_support import create_topic
+from kafka_support import create_topic, read_topic
 
 from streamdash.kafka.avro import builtin_schema_text, encode_framed
 from streamdash.kafka.settings import KafkaSettings
@@ -72,7 +72,8 @@ def _counter(db: str, scope: str, name: str) -> int:
 def test_json_poison_becomes_dead_letters_and_consumption_goes_on(
     broker: TansuBroker, pg_db: str
 ) -> None:
-    pipeline = load_builtin("interactions")
+    base = load_builtin("interactions")
+    pipeline = base.model_copy(update={"kafka": base.kafka.model_copy(update={"dlq_topic": "dlq"})})
     create_topic(broker.bootstrap, "user_interactions", 1)
     good = list(generate("interactions", count=20, seed=2, start_us=START_US))
     poison = [
@@ -118,6 +119,10 @@ def test_json_poison_becomes_dead_letters_and_consumption_goes_on(
     assert _counter(pg_db, "interactions", "rejected") == 6
     total = _rows(pg_db, "SELECT sum(total_interactions) FROM user_aggregations")[0][0]
     assert total == 21
+    copies = read_topic(broker.bootstrap, "dlq", 6)  # the optional copy, with its origin
+    sources = sorted(dict(m.headers)["streamdash-source"] for m in copies)
+    assert sources == [f"user_interactions:0:{o}".encode() for o in range(10, 16)]
+    assert copies[0].value in poison or copies[0].value == b""
 
 
 def _avro_pipeline(schema_dir: Path) -> Pipeline:
