@@ -27,10 +27,9 @@ from streamdash.kafka.ownership import Ownership, PartitionFenced
 from streamdash.kafka.partials import DDL as PARTIALS_DDL
 from streamdash.kafka.partition import PartitionTask, WorkerContext
 from streamdash.kafka.plan import TopicPlan, topic_plans
-from streamdash.kafka.producer import EventProducer, Headers
+from streamdash.kafka.poison import PoisonCopy
 from streamdash.kafka.settings import KafkaSettings
 from streamdash.kafka.topics import ensure_topics, pipeline_topics
-from streamdash.results import DeadLetter
 from streamdash.runtime.engine_main import TableRefresher
 from streamdash.runtime.queries import view_schemas
 from streamdash.spec.kafka import kafka_problems
@@ -44,40 +43,6 @@ MAX_WAIT_S = 0.2
 """The longest a message waits in the worker for more of its partition's messages."""
 KAFKA_COMMIT_EVERY_S = 2.0
 """How often offsets go to Kafka (for monitoring) and high watermarks to PostgreSQL (lag)."""
-
-
-MAX_COPY_BYTES = 900_000
-"""Larger values are copied without their bytes (Kafka's default limit is 1 MB)."""
-
-
-class PoisonCopy:
-    """Copies undecodable messages to the DLQ topic: the raw value, with headers naming
-    the reason, the source topic, partition and offset. Best effort: a failure is logged,
-    the dead letter is in PostgreSQL either way."""
-
-    def __init__(self, settings: KafkaSettings, topic: str) -> None:
-        self.topic = topic
-        self.producer = EventProducer(settings)
-
-    def __call__(self, source: str, letters: list[DeadLetter]) -> None:
-        headers: list[Headers | None] = []
-        values: list[bytes | None] = []
-        for d in letters:
-            fits = len(d.raw) <= MAX_COPY_BYTES
-            headers.append(
-                [
-                    ("streamdash-reason", d.reason.encode()),
-                    ("streamdash-source", f"{source}:{d.partition}:{d.offset}".encode()),
-                    ("streamdash-detail", d.detail.encode()[:1000]),
-                    *([] if fits else [("streamdash-value-omitted", str(len(d.raw)).encode())]),
-                ]
-            )
-            # a value the broker refused once (too large) would be refused again
-            values.append(d.raw if fits else None)
-        try:
-            self.producer.send(self.topic, values, [None] * len(letters), headers)
-        except Retryable as err:
-            _log.warning("copying %d dead letters to %s failed: %s", len(letters), self.topic, err)
 
 
 def worker_name() -> str:
