@@ -65,6 +65,9 @@ class KafkaCluster:
         self.workers: dict[str, subprocess.Popen[bytes]] = {}
         self.starts: dict[str, int] = {}
 
+    def pipeline_stream(self, topic: str) -> str:
+        return next(s for s in self.pipeline.streams if topic_of(self.pipeline, s) == topic)
+
     @property
     def topics(self) -> list[str]:
         return [topic_of(self.pipeline, s) for s in self.pipeline.streams]

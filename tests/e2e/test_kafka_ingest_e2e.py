@@ -25,6 +25,8 @@ from kafka_cluster import DEAD_LETTER_TOPIC, KafkaCluster
 from kafka_reference import end_offsets, read_records, verify_kafka
 
 from conftest import FLUSH_AHEAD_US, free_port
+from streamdash.kafka.progress import KafkaStatusBoard
+from streamdash.log.sqlite import SqliteLog
 from streamdash.sources.generators import generate
 from streamdash.spec.loader import load_builtin
 from streamdash.testing.s3 import S3Server
@@ -134,3 +136,27 @@ def test_ingest_answers_503_while_the_broker_is_down_and_recovers(
     )
     assert not verdict.problems, "\n".join(verdict.problems[:60])
     assert all(verdict.rejected.values()), verdict.rejected
+    _check_lag(cluster, port, ends, tmp_path)
+
+
+def _check_lag(
+    cluster: KafkaCluster, port: int, ends: dict[tuple[str, int], int], tmp_path: Path
+) -> None:
+    """/metrics and the status line read the workers' progress: per partition, the high
+    watermark the worker's consumer saw and the committed offset; nothing lags any more."""
+    time.sleep(2.5)  # idle workers report their high watermarks every 2 s
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    for (topic, partition), end in ends.items():
+        if topic == DEAD_LETTER_TOPIC:
+            continue
+        stream = cluster.pipeline_stream(topic)
+        labels = f'partition="{partition}",stream="{stream}",topic="{topic}"'
+        assert f"streamdash_kafka_partition_lag_messages{{{labels}}} 0.0" in text, labels
+        assert f"streamdash_kafka_partition_committed_offset{{{labels}}} {end}.0" in text
+    logs_total = sum(end for (topic, _), end in ends.items() if topic == "logs")
+    assert f'streamdash_stream_processed_events_total{{stream="app_logs"}} {logs_total}.0' in text
+    board = KafkaStatusBoard(cluster.pipeline, SqliteLog(tmp_path / "unused"), cluster.database_url)
+    board.refresh()
+    assert board.error is None
+    status = board.streams["app_logs"]
+    assert status.processed == logs_total and status.received - status.processed == 0
