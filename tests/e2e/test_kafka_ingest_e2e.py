@@ -25,7 +25,7 @@ from kafka_cluster import DEAD_LETTER_TOPIC, KafkaCluster
 from kafka_reference import end_offsets, read_records, verify_kafka
 
 from conftest import FLUSH_AHEAD_US, free_port
-from streamdash.kafka.progress import KafkaStatusBoard
+from streamdash.kafka.progress import KafkaStatusBoard, stream_offsets
 from streamdash.log.sqlite import SqliteLog
 from streamdash.sources.generators import generate
 from streamdash.spec.loader import load_builtin
@@ -160,3 +160,6 @@ def _check_lag(
     assert board.error is None
     status = board.streams["app_logs"]
     assert status.processed == logs_total and status.received - status.processed == 0
+    received, rows = stream_offsets(cluster.database_url, "streamdash", cluster.pipeline)
+    assert received["app_logs"] == logs_total  # what the dashboard's health cards show
+    assert rows["app_logs"]["next_offset"] == logs_total

@@ -72,6 +72,25 @@ def kafka_progress(
     return ends, Progress(offsets, marks, counters), parts
 
 
+def stream_offsets(
+    database_url: str, group: str, pipeline: Pipeline
+) -> tuple[dict[str, int], dict[str, dict[str, int | None]]]:
+    """For the dashboard: events per stream and, per stream, `next_offset` (committed, summed
+    over partitions) and `watermark_us` (the smallest); raises StoreUnavailable like the
+    dashboard's reader does when the database is down."""
+    from streamdash.errors import StoreUnavailable
+
+    try:
+        ends, progress, _ = kafka_progress(database_url, group, pipeline)
+    except psycopg.Error as err:
+        raise StoreUnavailable(f"cannot read the workers' progress: {err}") from err
+    rows: dict[str, dict[str, int | None]] = {
+        s: {"next_offset": progress.offsets.get(s), "watermark_us": progress.watermarks.get(s)}
+        for s in pipeline.streams
+    }
+    return ends, rows
+
+
 @dataclass
 class KafkaStatusBoard(StatusBoard):
     """The status line of `run --kafka`: the same columns, summed over partitions."""

@@ -18,7 +18,7 @@ from types import FrameType
 from rich.console import Console
 from rich.live import Live
 
-from streamdash.config import Settings, mask_url
+from streamdash.config import ENV_KAFKA, Settings, mask_url
 from streamdash.kafka.settings import KafkaSettings
 from streamdash.log.sqlite import SqliteLog
 from streamdash.runtime.feeder import Feeder
@@ -56,6 +56,8 @@ def run_local(
     spec_args = [str(options.spec_path)] if options.spec_path else []
     with database(settings) as database_url:
         env = child_env(settings, database_url)
+        if options.kafka is not None:  # every child (the dashboard too) knows the log
+            env[ENV_KAFKA] = options.kafka.bootstrap
         supervisor = Supervisor()
         logs = settings.data_dir / "logs"
         kafka_args = ["--kafka", options.kafka.bootstrap] if options.kafka else []
