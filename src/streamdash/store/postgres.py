@@ -15,7 +15,12 @@ from streamdash.errors import StoreUnavailable
 from streamdash.results import CommitBatch, ViewSchema
 from streamdash.store import progress
 from streamdash.store.connection import connect, describe, first_line, is_transient
-from streamdash.store.schema import INTERNAL_DDL, SchemaMismatch, create_or_check
+from streamdash.store.schema import (
+    INTERNAL_DDL,
+    SchemaMismatch,
+    create_or_check,
+    upgrade_internal_tables,
+)
 from streamdash.store.upsert import BatchRejected, write_update
 
 _DDL_LOCK = "streamdash_ddl"
@@ -84,6 +89,7 @@ class PostgresSink:
                 # Serialise DDL: two workers creating the same table at once would collide.
                 conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (_DDL_LOCK,))
                 conn.execute(INTERNAL_DDL)
+                upgrade_internal_tables(conn)
                 for schema in schemas:
                     create_or_check(conn, schema)
         except psycopg.Error as err:
