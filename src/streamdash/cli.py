@@ -39,6 +39,16 @@ SpecArg = Annotated[
         dir_okay=False,
     ),
 ]
+KafkaOption = Annotated[
+    str | None,
+    typer.Option(
+        "--kafka",
+        help="Kafka bootstrap servers HOST:PORT[,...] \\[env STREAMDASH_KAFKA_BOOTSTRAP, "
+        "or kafka.bootstrap in the spec].",
+    ),
+]
+
+
 DataDir = Annotated[
     Path | None,
     typer.Option(
@@ -136,16 +146,22 @@ def run(
     port: Annotated[int | None, typer.Option(help="Ingest API port [8000].")] = None,
     host: Annotated[str | None, typer.Option(help="Bind address [127.0.0.1].")] = None,
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    kafka: KafkaOption = None,
+    workers: Annotated[
+        int, typer.Option(help="With Kafka as the log: how many workers to start.", min=1)
+    ] = 1,
 ) -> None:
-    """Run the pipeline for real traffic: database, ingest API and engine, no generators."""
+    """Run the pipeline for real traffic: database, ingest API and engine, no generators.
+    With Kafka as the log (--kafka), the API produces to Kafka and workers consume."""
+    from streamdash.kafka.settings import kafka_log
     from streamdash.runtime.local import LocalOptions, run_local
 
     settings = _settings(data_dir, port=port, host=host)
-    raise typer.Exit(
-        run_local(
-            _pipeline(spec), settings, LocalOptions(spec, demo=False, duration=duration), console
-        )
+    pipeline = _pipeline(spec)
+    options = LocalOptions(
+        spec, demo=False, duration=duration, kafka=kafka_log(pipeline, kafka), workers=workers
     )
+    raise typer.Exit(run_local(pipeline, settings, options, console))
 
 
 @app.command()
@@ -178,11 +194,13 @@ def serve(
     data_dir: DataDir = None,
     host: Annotated[str | None, typer.Option(help="Bind address [127.0.0.1].")] = None,
     port: Annotated[int | None, typer.Option(help="Port [8000].")] = None,
+    kafka: KafkaOption = None,
 ) -> None:
-    """Only the ingest/query API (the `run` command starts it for you)."""
+    """Only the ingest/query API (the `run` command starts it for you); with Kafka as the
+    log it produces to the streams' topics and answers 202 after the broker's ack."""
     from streamdash.runtime.serve_main import serve_api
 
-    serve_api(_pipeline(spec), _settings(data_dir, host=host, port=port))
+    serve_api(_pipeline(spec), _settings(data_dir, host=host, port=port), kafka)
 
 
 @app.command()
@@ -194,6 +212,28 @@ def engine(spec: SpecArg = None, data_dir: DataDir = None) -> None:
     if not settings.database_url:
         raise _fail("the engine alone needs STREAMDASH_DATABASE_URL (run/demo start a database)")
     run_engine(_pipeline(spec), settings, settings.database_url)
+
+
+@app.command()
+def worker(
+    spec: SpecArg = None,
+    kafka: KafkaOption = None,
+    data_dir: DataDir = None,
+    batch: Annotated[
+        int, typer.Option(help="At most this many messages per consumer poll.", min=1)
+    ] = 100_000,
+) -> None:
+    """One engine worker of a consumer group on Kafka: workers share the partitions, and
+    each commits its partitions' results and offsets to the shared PostgreSQL."""
+    from streamdash.kafka.settings import KafkaSettings
+    from streamdash.kafka.worker import run_worker
+
+    settings = _settings(data_dir)
+    if not settings.database_url:
+        raise _fail("a worker needs STREAMDASH_DATABASE_URL (the PostgreSQL all workers share)")
+    pipeline = _pipeline(spec)
+    kafka_settings = KafkaSettings.for_pipeline(pipeline, kafka)
+    run_worker(pipeline, kafka_settings, settings.database_url, batch_messages=batch)
 
 
 def _epoch_us(option: str, text: str) -> int:
@@ -220,7 +260,13 @@ def generate(
         typer.Option(help="Events/s: event-time spacing, and real pacing when sending with --to."),
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Write NDJSON here (default stdout).")] = None,
-    to: Annotated[str | None, typer.Option(help="POST to this API base URL instead.")] = None,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            help="POST to this API base URL instead, or produce to Kafka: "
+            "kafka://HOST:PORT/TOPIC (topic default: the stream's)."
+        ),
+    ] = None,
     late_fraction: Annotated[float, typer.Option(help="Share of late events.")] = 0.0,
     bad_fraction: Annotated[float, typer.Option(help="Share of malformed events.")] = 0.0,
     start: Annotated[
@@ -252,6 +298,14 @@ def generate(
         late_fraction=late_fraction,
         bad_fraction=bad_fraction,
     )
+    if to is not None and to.startswith("kafka:"):
+        from streamdash.kafka.generate import produce_generated
+
+        produced = produce_generated(
+            items, stream=stream, pipeline=_pipeline(None), url=to, rate=rate
+        )
+        console.print(produced.summary(), soft_wrap=True)
+        raise typer.Exit(0)
     if to is not None:
         from streamdash.sources.sender import send_lines
 
@@ -356,7 +410,7 @@ def bench(
     events: Annotated[int, typer.Option(help="Events in the engine benchmark.")] = 1_000_000,
     only: Annotated[
         str | None,
-        typer.Option(help="Comma-separated: engine, ingest, freshness, startup, memory."),
+        typer.Option(help="Comma-separated: engine, ingest, freshness, startup, memory, kafka."),
     ] = None,
     minutes: Annotated[float, typer.Option(help="Duration of the memory benchmark.")] = 10.0,
     json: Annotated[Path | None, typer.Option(help="Also write the results here (JSON).")] = None,

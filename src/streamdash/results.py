@@ -72,6 +72,22 @@ class DeadLetter:
     event_time_us: int | None = None
     offset: int | None = None
     view: str | None = None
+    partition: int | None = None
+    """The Kafka partition `offset` is in (None on the embedded log: one offset space)."""
+
+
+@dataclass(frozen=True)
+class PartialState:
+    """The mergeable state of the groups of one view that a batch touched, for a runner
+    that merges the states of several engines (one per Kafka partition) into one row.
+
+    `rows`: `gkey` (the group's identity: JSON of window start and keys), `ws`/`we` (window
+    bounds, epoch us; null for running views) and `state` (JSON of the state columns and
+    the sketch rows). `structure`: the DuckDB types of `state`, for `json_transform`."""
+
+    view: str
+    rows: pa.Table
+    structure: str
 
 
 @dataclass
@@ -92,3 +108,5 @@ class CommitBatch:
     """stream -> its enriched events in this batch, for the extra sinks that take them
     (`spec.sinks`; empty without such sinks): the columns those sinks need, plus `_t`
     (event time, epoch us) and `_offset` (log offset)."""
+    partials: list[PartialState] = field(default_factory=list)
+    """Partial states of the views whose `ViewState.export_partials` is set."""

@@ -45,6 +45,8 @@ class Event:
     raw: bytes
     data: dict[str, Any]
     t_us: int
+    partition: int = 0
+    """The Kafka partition (0 on the embedded log): watermarks are per partition."""
 
 
 def _iso_us(text: str) -> int:
@@ -477,13 +479,23 @@ class ViewResult:
 
 
 def watermarks(events: list[Event]) -> list[int | None]:
-    """The watermark in force before each event (log order)."""
+    """The watermark in force before each event: log order, per partition (on Kafka each
+    partition's engine has its own clock; the embedded log is one partition)."""
     out: list[int | None] = []
-    top: int | None = None
+    tops: dict[int, int] = {}
     for e in events:
+        top = tops.get(e.partition)
         out.append(None if top is None else top - LATENESS_US)
-        top = e.t_us if top is None else max(top, e.t_us)
+        tops[e.partition] = e.t_us if top is None else max(top, e.t_us)
     return out
+
+
+def final_watermark(events: list[Event]) -> int | None:
+    """The stream's watermark after its last event: the smallest of its partitions'."""
+    tops: dict[int, int] = {}
+    for e in events:
+        tops[e.partition] = max(tops.get(e.partition, e.t_us), e.t_us)
+    return min(tops.values()) - LATENESS_US if tops else None
 
 
 def _window_starts(view: ViewDef, t: int) -> list[int]:
@@ -495,7 +507,7 @@ def _window_starts(view: ViewDef, t: int) -> list[int]:
 
 def compute_view(view: ViewDef, events: list[Event]) -> ViewResult:
     wms = watermarks(events)
-    final = None if not events else max(e.t_us for e in events) - LATENESS_US
+    final = final_watermark(events)
     groups: dict[Key, list[Event]] = defaultdict(list)
     late: list[Event] = []
     if view.window == "none":

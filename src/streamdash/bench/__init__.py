@@ -15,7 +15,7 @@ from rich.console import Console
 
 from streamdash.bench.report import BenchResult, Measure, render, write_json
 
-BENCHMARKS = ("engine", "ingest", "freshness", "startup", "memory")
+BENCHMARKS = ("engine", "ingest", "freshness", "startup", "memory", "kafka")
 _ALIASES = {"start": "startup"}
 
 __all__ = ["BENCHMARKS", "BenchResult", "Measure", "run_benchmarks", "select"]
@@ -32,6 +32,12 @@ def select(only: str | None) -> list[str]:
             f"unknown benchmark(s) {', '.join(unknown)}; expected some of: {', '.join(BENCHMARKS)}"
         )
     return names
+
+
+def _kafka(events: int) -> BenchResult:
+    from streamdash.bench.kafka import run_kafka_benchmark
+
+    return run_kafka_benchmark(events)
 
 
 def run_benchmarks(
@@ -62,6 +68,7 @@ def run_benchmarks(
         "freshness": lambda: run_freshness_benchmark(seconds),
         "startup": lambda: run_startup_benchmark(),
         "memory": lambda: run_memory_benchmark(minutes * 60),
+        "kafka": lambda: _kafka(events),
     }
     results: list[BenchResult] = []
     for name in select(only):

@@ -150,10 +150,22 @@ def serve_dashboard(pipeline: Pipeline, settings: Settings) -> None:
     reader = ResultReader(settings.database_url)
     # The log's end offsets give "received" counts; only readable when it is local.
     log_ = SqliteLog(settings.log_dir) if settings.log_dir.is_dir() else None
+    from streamdash.kafka.settings import kafka_log
+
+    kafka = kafka_log(pipeline)
+    progress = None
+    if kafka is not None:  # the workers' progress, summed over partitions
+        from streamdash.kafka.progress import stream_offsets
+
+        url, group = settings.database_url, kafka.group
+
+        def progress() -> tuple[dict[str, int], dict[str, dict[str, int | None]]]:
+            return stream_offsets(url, group, pipeline)
+
     data = DashboardData(
         view_schemas(pipeline, settings.database_url),
         reader,
-        HealthTracker(pipeline, reader, log_),
+        HealthTracker(pipeline, reader, log_, progress=progress),
         alerts=AlertReader(settings.database_url),
     )
     server = build_server(create_app(pipeline, data), settings.host, settings.dashboard_port)

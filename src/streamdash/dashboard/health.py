@@ -66,12 +66,19 @@ class HealthTracker:
     log: Log | None = None
     consumer: str = "engine"
     clock: Callable[[], float] = time.monotonic
+    progress: Callable[[], tuple[dict[str, int], dict[str, dict[str, int | None]]]] | None = None
+    """With Kafka as the log: () -> (events per stream in its topic, per stream its committed
+    `next_offset` and `watermark_us`), summed over the partitions (see kafka/progress.py)."""
     _last: dict[str, _Sample] = field(default_factory=dict)
     _history: dict[str, deque[float]] = field(default_factory=dict)
 
     def sample(self) -> list[StreamHealth]:
         """One reading of every stream (raises `StoreUnavailable` when the DB is down)."""
-        offsets = self.reader.offsets().get(self.consumer, {})
+        ends: dict[str, int] | None = None
+        if self.progress is not None:
+            ends, offsets = self.progress()
+        else:
+            offsets = self.reader.offsets().get(self.consumer, {})
         counters = self.reader.counters()
         late = self._late_per_stream(counters)
         now = self.clock()
@@ -79,7 +86,10 @@ class HealthTracker:
         for name, spec in self.pipeline.streams.items():
             row = offsets.get(name, {})
             processed = int(row.get("next_offset") or 0)
-            received = self.log.end_offset(name) if self.log is not None else None
+            if ends is not None:
+                received: int | None = ends.get(name, 0)
+            else:
+                received = self.log.end_offset(name) if self.log is not None else None
             current = _Sample(now, received, processed)
             in_rate, out_rate = self._rates(name, current)
             history = self._history.setdefault(name, deque(maxlen=HISTORY))

@@ -24,7 +24,7 @@ from streamdash.engine.tables import arrow_schema_of, load_reference
 from streamdash.engine.watermark import NO_TIME, StreamClock, watermarks_before
 from streamdash.engine.windows import live_windows, pane_start
 from streamdash.log.base import Chunk
-from streamdash.results import CommitBatch, DeadLetter, ViewSchema, ViewUpdate
+from streamdash.results import CommitBatch, DeadLetter, PartialState, ViewSchema, ViewUpdate
 from streamdash.spec.models import Pipeline
 from streamdash.spec.sinks import event_outputs
 
@@ -204,6 +204,10 @@ class Processor:
 
 
 def _add(batch: CommitBatch, state: ViewState, result: ViewStep) -> None:
+    if result.partials is not None and result.partials.num_rows:
+        batch.partials.append(
+            PartialState(state.plan.name, result.partials, state.partial_structure)
+        )
     rows = result.rows
     deleted = result.deleted if result.deleted is not None and result.deleted.num_rows else None
     if rows is None or not rows.num_rows:

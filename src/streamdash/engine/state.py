@@ -10,6 +10,8 @@ their rows dropped, which keeps the state bounded by the open windows.
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 import pyarrow as pa
 
@@ -33,6 +35,11 @@ class ViewState:
         self.plan = plan
         self.created: set[str] = set()
         """State tables that exist (cached: asking DuckDB costs a query per batch)."""
+        self.export_partials = False
+        """Also hand out the partial state of the groups each batch touches (see
+        `partial_rows`): a runner with one engine per Kafka partition merges them."""
+        self.partial_structure = ""
+        """DuckDB types of the exported `state` JSON (set by the first export)."""
         prefix = f"_v{plan.index}"
         self.state = f"{prefix}_state"
         self.q = f"{prefix}_q"
@@ -192,6 +199,43 @@ class ViewState:
             sql = f"WITH {', '.join(ctes)} {sql}"
         table = self.con.sql(sql).to_arrow_table()
         return table.cast(plan.schema.arrow_schema)
+
+    def partial_rows(self) -> pa.Table:
+        """The state of the groups in `_pg` (touched by this batch): `gkey`, `ws`, `we` and
+        `state` (see `results.PartialState`). Sketch rows travel inside `state` as lists."""
+        plan = self.plan
+        windowed = plan.window.kind != "none"
+        touched = f"SELECT * FROM {self.state} WHERE gid IN (SELECT gid FROM _pg)"
+        joins = ""
+        extra = []
+        for table, column, parts in (
+            (self.q, "_q", ("_s", "_bucket", "_n")),
+            (self.h, "_h", ("_s", "_reg", "_rank")),
+        ):
+            if self.exists(table):
+                fields = ", ".join(f"'{p}': {p}" for p in parts)
+                joins += (
+                    f" LEFT JOIN (SELECT gid, list({{{fields}}} ORDER BY {parts[1]}) AS {column} "
+                    f"FROM {table} WHERE gid IN (SELECT gid FROM _pg) GROUP BY gid) "
+                    f"USING (gid)"
+                )
+                extra.append(column)
+        lists = "".join(", " + c for c in extra)
+        rows = f"SELECT t.* EXCLUDE (gid){lists} FROM ({touched}) t{joins}"
+        if not self.partial_structure:
+            relation = self.con.sql(f"{rows} LIMIT 0")
+            types = zip(relation.columns, relation.types, strict=True)
+            self.partial_structure = json.dumps({name: str(kind) for name, kind in types})
+        ident = [*(["ws"] if windowed else []), *(quote(k) for k in plan.keys)]
+        gkey = (
+            f"to_json(struct_pack({', '.join(f'{c} := x.{c}' for c in ident)}))::VARCHAR"
+            if ident
+            else "'{}'"
+        )
+        bounds = "x.ws, x.we" if windowed else "NULL::BIGINT AS ws, NULL::BIGINT AS we"
+        return self.con.sql(
+            f"SELECT {gkey} AS gkey, {bounds}, to_json(x)::VARCHAR AS state FROM ({rows}) x"
+        ).to_arrow_table()
 
     def drop_final(self, changed: str) -> None:
         for table in self.tables():

@@ -32,6 +32,8 @@ class ViewStep:
     late_events: list[tuple[int, int]]
     """(log offset, event time) of the late events, in log order."""
     deleted: pa.Table | None = None
+    partials: pa.Table | None = None
+    """With `ViewState.export_partials`: the state of the groups the batch's events touched."""
 
 
 def _single_pass(plan: ViewPlan) -> bool:
@@ -145,9 +147,10 @@ def run_view(
     if not changed:
         return ViewStep(None, late, late_events, deleted)
     rows = state.emit("_ch")
+    exported = state.partial_rows() if state.export_partials and enrich is not None else None
     if final:  # most batches finalise no window: skip the deletes
         state.drop_final("_ch")
-    return ViewStep(rows, late, late_events, deleted)
+    return ViewStep(rows, late, late_events, deleted, exported)
 
 
 def _merge_sketch(

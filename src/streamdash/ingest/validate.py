@@ -208,6 +208,30 @@ class EventValidator:
         """Events already split apart, each one line of JSON (e.g. made by an adapter)."""
         return self._one_by_one(events, ndjson=False)
 
+    def rejections(self, events: Sequence[bytes]) -> list[Rejection]:
+        """The rejected ones among `events` (each one JSON document, e.g. one Kafka message
+        value, never blank), by index. Unlike the request entry points it never refuses the
+        whole batch: a consumer must go on whatever a topic holds."""
+        if not events:
+            return []
+        if max(map(len, events)) <= self.spec.max_event_bytes:
+            decoded = map(self._one.decode, events)
+            try:
+                if self._iso:
+                    if all(map(self._time_ok, decoded)):
+                        return []
+                else:
+                    deque(decoded, maxlen=0)
+                    return []
+            except (msgspec.DecodeError, RecursionError):
+                pass
+        found = []
+        for index, event in enumerate(events):
+            rejection = self._check(index, event, event.lstrip()[:1] == b"{")
+            if rejection is not None:
+                found.append(rejection)
+        return found
+
     # ---- the slow path: find the bad ones -----------------------------------------------
 
     def _one_by_one(self, lines: Sequence[bytes], *, ndjson: bool) -> Validated:

@@ -7,6 +7,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from types import FrameType
 
 import pyarrow as pa
@@ -23,11 +24,14 @@ _log = logging.getLogger(__name__)
 
 
 class TableRefresher:
-    """Reloads reference tables whose spec has `refresh`, between engine steps."""
+    """Reloads reference tables whose spec has `refresh`, between engine steps, and hands
+    each new version to `apply(name, rows)`."""
 
-    def __init__(self, pipeline: Pipeline, runner: EngineRunner, database_url: str) -> None:
+    def __init__(
+        self, pipeline: Pipeline, apply: Callable[[str, pa.Table], None], database_url: str
+    ) -> None:
         self.pipeline = pipeline
-        self.runner = runner
+        self.apply = apply
         self.database_url = database_url
         self.versions = dict.fromkeys(pipeline.tables, 0)
         self.due = {
@@ -56,9 +60,7 @@ class TableRefresher:
             except Exception as err:  # a failed refresh keeps the previous table
                 _log.warning("refresh of table %s failed, keeping the old rows: %s", name, err)
             else:
-                self.runner.processor.set_table(name, table)  # type: ignore[attr-defined]
-                # a refresh is not in the log: checkpoint so replays never cross it
-                self.runner.request_checkpoint()
+                self.apply(name, table)
             assert spec.refresh is not None
             self.due[name] = now + spec.refresh / 1e6
 
@@ -89,7 +91,13 @@ def run_engine(
     }
     processor = Processor(pipeline, refresher_tables)
     runner = EngineRunner(processor, log, sink, list(pipeline.streams))
-    refresher = TableRefresher(pipeline, runner, database_url)
+
+    def apply(name: str, table: pa.Table) -> None:
+        runner.processor.set_table(name, table)  # type: ignore[attr-defined]
+        # a refresh is not in the log: checkpoint so replays never cross it
+        runner.request_checkpoint()
+
+    refresher = TableRefresher(pipeline, apply, database_url)
     # `started`: the processor holds exactly the state of the committed offsets. Only then
     # may it process or checkpoint: a step on a processor whose start() failed half-way
     # (not restored, or partly replayed) would commit rows and a checkpoint built on wrong

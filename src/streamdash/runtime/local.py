@@ -18,7 +18,8 @@ from types import FrameType
 from rich.console import Console
 from rich.live import Live
 
-from streamdash.config import Settings, mask_url
+from streamdash.config import ENV_KAFKA, Settings, mask_url
+from streamdash.kafka.settings import KafkaSettings
 from streamdash.log.sqlite import SqliteLog
 from streamdash.runtime.feeder import Feeder
 from streamdash.runtime.services import Supervisor, child_env, database, wait_healthy
@@ -35,6 +36,9 @@ class LocalOptions:
     seed: int = 42
     late_fraction: float = 0.01
     bad_fraction: float = 0.005
+    kafka: KafkaSettings | None = None
+    """Kafka is the log: the API produces, `workers` workers consume (no engine process)."""
+    workers: int = 1
 
 
 def run_local(
@@ -52,15 +56,24 @@ def run_local(
     spec_args = [str(options.spec_path)] if options.spec_path else []
     with database(settings) as database_url:
         env = child_env(settings, database_url)
+        if options.kafka is not None:  # every child (the dashboard too) knows the log
+            env[ENV_KAFKA] = options.kafka.bootstrap
         supervisor = Supervisor()
         logs = settings.data_dir / "logs"
+        kafka_args = ["--kafka", options.kafka.bootstrap] if options.kafka else []
         supervisor.spawn(
             "api",
-            ["serve", *spec_args, "--host", settings.host, "--port", str(settings.port)],
+            [
+                *("serve", *spec_args, "--host", settings.host, "--port", str(settings.port)),
+                *kafka_args,
+            ],
             env,
             logs,
         )
-        supervisor.spawn("engine", ["engine", *spec_args], env, logs)
+        if options.kafka is None:
+            supervisor.spawn("engine", ["engine", *spec_args], env, logs)
+        for i in range(options.workers if options.kafka else 0):
+            supervisor.spawn(f"worker-{i + 1}", ["worker", *spec_args, *kafka_args], env, logs)
         try:
             if not wait_healthy(api_url):
                 console.print(f"[red]the ingest API did not start; see {logs / 'api.log'}")
@@ -72,7 +85,7 @@ def run_local(
             supervisor.spawn("dashboard", ["dashboard", *spec_args, *dashboard_args], env, logs)
             _print_banner(console, settings, database_url, api_url, logs)
             feeders = _start_feeders(pipeline, settings, options, api_url, stop)
-            board = StatusBoard(pipeline, SqliteLog(settings.log_dir), database_url)
+            board = _status_board(pipeline, settings, options, database_url)
             deadline = time.monotonic() + options.duration if options.duration else None
             with Live(
                 board.render(), console=console, refresh_per_second=2, transient=False
@@ -94,6 +107,17 @@ def run_local(
             supervisor.stop()
     console.print("stopped cleanly; run the same command again to resume")
     return 0
+
+
+def _status_board(
+    pipeline: Pipeline, settings: Settings, options: LocalOptions, database_url: str
+) -> StatusBoard:
+    if options.kafka is None:
+        return StatusBoard(pipeline, SqliteLog(settings.log_dir), database_url)
+    from streamdash.kafka.progress import KafkaStatusBoard
+
+    log = SqliteLog(settings.log_dir)  # not read: the board reads the workers' progress
+    return KafkaStatusBoard(pipeline, log, database_url, group=options.kafka.group)
 
 
 def _print_banner(

@@ -102,7 +102,7 @@ def decode_dead_letters(chunks: list[Chunk]) -> list[DeadLetter]:
     return out
 
 
-def _carry(batch: CommitBatch, views: frozenset[str], into: CommitBatch) -> None:
+def carry_fresh_views(batch: CommitBatch, views: frozenset[str], into: CommitBatch) -> None:
     """Move the output of `views` in `batch` (rows, late events, late counts) to `into`."""
     into.updates += [u for u in batch.updates if u.view in views]
     into.dead_letters += [d for d in batch.dead_letters if d.view in views]
@@ -177,7 +177,7 @@ class EngineRunner:
                     )
                 batch = self.processor.process(stream, chunks, self._now_us())
                 if fresh:  # the other views' output is already stored
-                    _carry(batch, fresh, carried)
+                    carry_fresh_views(batch, fresh, carried)
                 position = chunks[-1].end
                 replayed += position - chunks[0].start
             self.positions[stream] = target

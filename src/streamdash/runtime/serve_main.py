@@ -6,11 +6,12 @@ import uvicorn
 from prometheus_client.registry import Collector
 
 from streamdash.config import Settings
+from streamdash.log.base import Log
 from streamdash.log.sqlite import SqliteLog
 from streamdash.spec.models import Pipeline
 
 
-def serve_api(pipeline: Pipeline, settings: Settings) -> None:
+def serve_api(pipeline: Pipeline, settings: Settings, kafka_option: str | None = None) -> None:
     from streamdash.ingest.app import create_app
     from streamdash.runtime.status import PipelineCollector
 
@@ -25,10 +26,20 @@ def serve_api(pipeline: Pipeline, settings: Settings) -> None:
         reader = StoreQueries(pipeline, settings.database_url)
         alert_reader = AlertReader(settings.database_url)
         collectors.append(AlertsCollector.for_pipeline(pipeline, alert_reader))
-    log = SqliteLog(settings.log_dir, synchronous=settings.log_sync)
-    # /metrics also shows the pipeline (lag, watermarks, late, rejected, engine batches),
-    # read from the log and the store: the same numbers in every API process of a data dir
-    pipeline_metrics = PipelineCollector(pipeline, settings.log_dir, settings.database_url)
+    from streamdash.kafka.settings import kafka_log
+
+    kafka = kafka_log(pipeline, kafka_option)
+    log: Log
+    pipeline_metrics: Collector
+    if kafka is not None:
+        from streamdash.kafka.serving import kafka_ingest_log
+
+        log, pipeline_metrics = kafka_ingest_log(pipeline, kafka, settings.database_url)
+    else:
+        log = SqliteLog(settings.log_dir, synchronous=settings.log_sync)
+        # /metrics also shows the pipeline (lag, watermarks, late, rejected, engine
+        # batches), read from the log and the store: the same numbers in every API process
+        pipeline_metrics = PipelineCollector(pipeline, settings.log_dir, settings.database_url)
     app = create_app(
         pipeline,
         log,

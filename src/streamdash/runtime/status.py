@@ -87,12 +87,17 @@ class StatusBoard:
     _last: float = 0.0
     error: str | None = None
 
+    def read(self) -> tuple[dict[str, int], Progress]:
+        """(events logged per stream, the committed progress); raises psycopg.Error."""
+        progress = read_progress(self.database_url, self.consumer)
+        return {s: self.log.end_offset(s) for s in self.pipeline.streams}, progress
+
     def refresh(self) -> None:
         now = time.monotonic()
         elapsed = max(now - self._last, 1e-6) if self._last else None
         self._last = now
         try:
-            progress = read_progress(self.database_url, self.consumer)
+            ends, progress = self.read()
             self.error = None
         except psycopg.Error as err:
             self.error = f"database: {str(err).strip().splitlines()[0]}"
@@ -100,7 +105,7 @@ class StatusBoard:
         late = late_by_stream(self.pipeline, progress.counters)
         for stream in self.pipeline.streams:
             status = self.streams.setdefault(stream, StreamStatus())
-            received = self.log.end_offset(stream)
+            received = ends.get(stream, 0)
             processed = progress.offsets.get(stream, 0)
             if elapsed is not None:
                 status.in_rate = (received - status.received) / elapsed
@@ -151,7 +156,7 @@ class PipelineCollector:
     def __init__(
         self,
         pipeline: Pipeline,
-        log_dir: Path,
+        log_dir: Path | None,
         database_url: str | None,
         *,
         consumer: str = "engine",
@@ -167,7 +172,8 @@ class PipelineCollector:
         """How many times the store and log were actually read (the rest were cached)."""
         # A log of its own, closed after each read: scrapes run on whichever worker thread
         # is free, and SqliteLog keeps one connection per thread that would otherwise linger
-        self._log = SqliteLog(log_dir)
+        self._log = SqliteLog(log_dir) if log_dir is not None else None
+        """None: no embedded log (a subclass reads the ends elsewhere)."""
         self._lock = threading.Lock()
         self._cached: list[Metric] = []
         self._read_at: float | None = None
@@ -189,21 +195,28 @@ class PipelineCollector:
         yield from families
 
     def _read(self) -> list[Metric]:
+        ends, progress = self.sample()
+        return self._families(progress, ends, store_up=progress is not None)
+
+    def sample(self) -> tuple[dict[str, int], Progress | None]:
+        """(events logged per stream, the committed progress or None if unreadable)."""
         ends: dict[str, int] = {}
+        log = self._log
         try:
-            for stream in self.pipeline.streams:
-                ends[stream] = self._log.end_offset(stream)
+            for stream in self.pipeline.streams if log is not None else ():
+                ends[stream] = log.end_offset(stream)  # type: ignore[union-attr]
         except LogUnavailable:
             pass  # whatever was read is shown; the ingest side reports log health (/healthz)
         finally:
-            self._log.close()
+            if log is not None:
+                log.close()
         progress: Progress | None = None
         if self.database_url is not None:
             try:
                 progress = read_progress(self.database_url, self.consumer)
             except psycopg.Error:
                 progress = None
-        return self._families(progress, ends, store_up=progress is not None)
+        return ends, progress
 
     def _families(
         self, progress: Progress | None, ends: dict[str, int], *, store_up: bool

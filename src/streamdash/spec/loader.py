@@ -26,7 +26,10 @@ from streamdash.spec.validation import Problem, validate, yaml_path
 BUILTIN_STREAMS = ("app_logs", "sensor", "user_events", "interactions", "users")
 """The built-in streams, one spec file each in `spec/builtin/`, in the product's order."""
 
-_SECTIONS = tuple(Pipeline.model_fields)
+SETTINGS = ("log", "kafka")
+"""Top-level keys holding one setting each (not a mapping of named entries)."""
+_SECTIONS = tuple(name for name in Pipeline.model_fields if name not in SETTINGS)
+_TOP_LEVEL = (*_SECTIONS, *SETTINGS)
 _ROOT = "<document>"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
@@ -172,11 +175,11 @@ def _build(data: dict[Any, Any]) -> tuple[Pipeline, list[Problem], set[tuple[str
     problems: list[Problem] = []
     broken: set[tuple[str, str]] = set()
     for key in data:
-        if key not in _SECTIONS:
+        if key not in _TOP_LEVEL:
             problems.append(
                 (
                     str(key),
-                    f"unknown top-level key '{key}'; expected one of: {', '.join(_SECTIONS)}",
+                    f"unknown top-level key '{key}'; expected one of: {', '.join(_TOP_LEVEL)}",
                 )
             )
     if "streams" not in data:
@@ -222,7 +225,18 @@ def _build(data: dict[Any, Any]) -> tuple[Pipeline, list[Problem], set[tuple[str
                 complete = False
             if not complete:
                 broken.add((section, name))
-    return Pipeline.model_validate(sections), problems, broken
+    settings: dict[str, Any] = {}
+    for setting in SETTINGS:
+        if data.get(setting) is None:
+            continue
+        annotation = Pipeline.model_fields[setting].annotation
+        assert annotation is not None
+        setting_adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+        try:
+            settings[setting] = setting_adapter.validate_python(data[setting])
+        except ValidationError as err:  # reported; the default stands in for the checks
+            problems += _pydantic_problems(err, (setting,))
+    return Pipeline.model_validate({**sections, **settings}), problems, broken
 
 
 _PLACEHOLDER_FIELD = {"type": "json", "optional": True}
@@ -373,10 +387,26 @@ def merge_pipelines(*pipelines: Pipeline, sources: Sequence[str] | None = None) 
     )
     if len(names) != len(pipelines):
         raise ValueError(f"got {len(pipelines)} pipelines but {len(names)} source names")
-    merged: dict[str, dict[str, Any]] = {section: {} for section in _SECTIONS}
+    merged: dict[str, Any] = {section: {} for section in _SECTIONS}
     origin: dict[tuple[str, str], str] = {}
     problems: list[Problem] = []
     for pipeline, source in zip(pipelines, names, strict=True):
+        for setting in SETTINGS:
+            # a setting left at its default does not clash with one given elsewhere
+            value = getattr(pipeline, setting)
+            if value == Pipeline.model_fields[setting].get_default(call_default_factory=True):
+                continue
+            if setting in merged and merged[setting] != value:
+                problems.append(
+                    (
+                        setting,
+                        f"'{setting}' differs between {origin[setting, '']} and {source}; "
+                        "give it in one of the merged specs only",
+                    )
+                )
+                continue
+            merged[setting] = value
+            origin[setting, ""] = source
         for section in _SECTIONS:
             for name, entry in getattr(pipeline, section).items():
                 if (section, name) in origin:

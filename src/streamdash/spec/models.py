@@ -81,6 +81,9 @@ class StreamSpec(Model):
     """`sensorlogger`: events also arrive as Sensor Logger app bodies on /v1/sensorlogger."""
     topic: str | None = None
     """Kafka topic (default: the stream name)."""
+    format: Literal["json", "avro"] = "json"
+    """Kafka message values: one JSON event each, or Avro in the Confluent wire format
+    (magic byte, schema id, record), the writer schema resolved by its id."""
     max_event_bytes: int = Field(default=1 << 20, gt=0)
 
 
@@ -190,6 +193,68 @@ class ViewSpec(Model):
         return None if value in ("none", "None", "running") else value
 
 
+KAFKA_PROPERTY = re.compile(r"^[a-z][a-z0-9]*(\.[a-z0-9]+)*$")
+"""A librdkafka property name: dotted lower-case words (`security.protocol`)."""
+SECRET_WORDS = ("password", "secret", "token", "key.pem", "credentials")
+MANAGED_PROPERTIES = frozenset(
+    {"bootstrap.servers", "group.id", "enable.idempotence", "acks", "enable.auto.commit"}
+)
+"""librdkafka properties streamdash sets itself: exactly-once depends on them."""
+
+
+class KafkaSpec(Model):
+    """Kafka as the log (`log: kafka`): the brokers, the consumer group, topic creation, the
+    dead-letter topics, Avro schema lookup, and librdkafka settings passed through."""
+
+    bootstrap: str | None = None
+    """`host:port[,host:port...]`; `--kafka` and STREAMDASH_KAFKA_BOOTSTRAP override it."""
+    group: str = "streamdash"
+    """Consumer group of the workers; also names their offsets in PostgreSQL."""
+    partitions: int = Field(default=6, gt=0, le=10_000)
+    """Partitions of the topics streamdash creates (existing topics keep theirs)."""
+    replication: int = Field(default=-1, ge=-1)
+    """Replication factor of created topics (-1: the broker's default)."""
+    create_topics: bool = True
+    """Create missing topics (with `partitions`); false: refuse to start, naming them."""
+    dead_letter_topic: str = "streamdash_dead_letters"
+    """Where ingest puts the events it rejects; the workers move them to PostgreSQL."""
+    dlq_topic: str | None = None
+    """If set, workers also copy undecodable messages there (raw bytes + headers)."""
+    schema_registry: str | None = None
+    """URL of a Confluent-compatible schema registry for `format: avro` streams."""
+    schema_dir: str | None = None
+    """Directory of `<schema id>.avsc` files for `format: avro` streams (no registry)."""
+    dedupe_window: Duration = 600_000_000
+    """How long (in message time) a retried request's events are recognised and dropped."""
+    config: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    """librdkafka properties for every client (SASL/SSL...). Secrets go in the environment
+    (`STREAMDASH_KAFKA_SASL_PASSWORD`), never in a spec."""
+
+    @field_validator("config")
+    @classmethod
+    def _properties(
+        cls, value: dict[str, str | int | float | bool]
+    ) -> dict[str, str | int | float | bool]:
+        for name in value:
+            if not KAFKA_PROPERTY.match(name):
+                raise ValueError(
+                    f"{name!r} is not a librdkafka property name; expected dotted lower-case "
+                    "words like security.protocol"
+                )
+            if name in MANAGED_PROPERTIES:
+                raise ValueError(
+                    f"{name!r} is set by streamdash (exactly-once depends on it); "
+                    "use kafka.bootstrap / kafka.group for servers and group"
+                )
+            if any(word in name for word in SECRET_WORDS):
+                env = "STREAMDASH_KAFKA_" + name.upper().replace(".", "_")
+                raise ValueError(
+                    f"{name!r} looks like a secret: set it in the environment as {env}, "
+                    "never in a spec file"
+                )
+        return value
+
+
 class Pipeline(Model):
     """A whole pipeline: streams in, reference tables, views out, dashboards, alerts."""
 
@@ -200,6 +265,9 @@ class Pipeline(Model):
     alerts: dict[str, dict[str, Any]] = Field(default_factory=dict)
     sinks: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Copies of events and results besides PostgreSQL (`spec.sinks`)."""
+    log: Literal["embedded", "kafka"] = "embedded"
+    """Where events are logged: the embedded SQLite log, or Kafka (see `kafka`)."""
+    kafka: KafkaSpec = Field(default_factory=KafkaSpec)
 
     def table_of(self, view: str) -> str:
         """The result table of a view (its `table`, or the view's name)."""

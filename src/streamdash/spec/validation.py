@@ -558,6 +558,10 @@ def validate(pipeline: Pipeline, *, broken: Set[tuple[str, str]] = frozenset()) 
     problems += dashboard_problems(pipeline)
     problems += alert_problems(pipeline)
     problems += sink_problems(pipeline)
+    if pipeline.log == "kafka":
+        from streamdash.spec.kafka import kafka_problems
+
+        problems += kafka_problems(pipeline)
     return problems
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 import weakref
+from collections.abc import Callable
 from types import TracebackType
 from typing import NoReturn
 
@@ -14,7 +15,12 @@ from streamdash.errors import StoreUnavailable
 from streamdash.results import CommitBatch, ViewSchema
 from streamdash.store import progress
 from streamdash.store.connection import connect, describe, first_line, is_transient
-from streamdash.store.schema import INTERNAL_DDL, SchemaMismatch, create_or_check
+from streamdash.store.schema import (
+    INTERNAL_DDL,
+    SchemaMismatch,
+    create_or_check,
+    upgrade_internal_tables,
+)
 from streamdash.store.upsert import BatchRejected, write_update
 
 _DDL_LOCK = "streamdash_ddl"
@@ -83,6 +89,7 @@ class PostgresSink:
                 # Serialise DDL: two workers creating the same table at once would collide.
                 conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (_DDL_LOCK,))
                 conn.execute(INTERNAL_DDL)
+                upgrade_internal_tables(conn)
                 for schema in schemas:
                     create_or_check(conn, schema)
         except psycopg.Error as err:
@@ -99,8 +106,15 @@ class PostgresSink:
         self._last = (consumer, weakref.ref(batch), token)
         return token
 
-    def commit(self, consumer: str, batch: CommitBatch) -> None:
-        """Write `batch` atomically: all of it, or (on any error) none of it."""
+    def commit(
+        self,
+        consumer: str,
+        batch: CommitBatch,
+        also: Callable[[progress.Cursor], None] | None = None,
+    ) -> None:
+        """Write `batch` atomically: all of it, or (on any error) none of it. `also` runs in
+        the same transaction after the batch is written (and before the commit): the Kafka
+        workers fence stale owners and merge partitions' partial states there."""
         unknown = sorted({u.view for u in batch.updates} - self._schemas.keys())
         if unknown:
             raise BatchRejected(
@@ -120,6 +134,8 @@ class PostgresSink:
                 progress.save_offsets(cur, consumer, batch.offsets, batch.watermarks)
                 if batch.checkpoint is not None:
                     progress.save_checkpoint(cur, consumer, batch.checkpoint)
+                if also is not None:
+                    also(cur)
                 progress.record_commit(cur, consumer, token)
         except psycopg.Error as err:
             self._fail(err, f"a batch of consumer {consumer!r}")

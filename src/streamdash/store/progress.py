@@ -28,7 +28,7 @@ def write_dead_letters(cur: Cursor, letters: list[DeadLetter]) -> None:
         return
     statement = (
         "COPY dead_letters (stream, view, reason, detail, raw, raw_text, event_time, "
-        "received_at, log_offset) FROM STDIN"
+        "received_at, log_offset, log_partition) FROM STDIN"
     )
     with cur.copy(statement) as copy:
         for d in letters:
@@ -43,6 +43,7 @@ def write_dead_letters(cur: Cursor, letters: list[DeadLetter]) -> None:
                     _time(d.event_time_us),
                     _time(d.received_us),
                     d.offset,
+                    d.partition,
                 )
             )
 

@@ -180,7 +180,7 @@ class ResultReader:
                 params.append(value)
         query = sql.SQL(
             "SELECT id, stream, view, reason, detail, raw_text AS raw, event_time, received_at, "
-            "log_offset, replayed_at FROM dead_letters {} ORDER BY id DESC LIMIT %s"
+            "log_offset, log_partition, replayed_at FROM dead_letters {} ORDER BY id DESC LIMIT %s"
         ).format(sql.SQL("WHERE ") + sql.SQL(" AND ").join(where) if where else sql.SQL(""))
         params.append(_limit(limit))
         return self._fetch(query, params)

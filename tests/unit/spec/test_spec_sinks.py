@@ -68,3 +68,10 @@ def test_a_url_with_a_password_is_never_echoed() -> None:
     problems = _problems({"a": {"type": "influxdb", "url": "gopher://u:s3cret@h", "inputs": [
         {"view": "campaign_metrics"}]}})  # fmt: skip
     assert problems and all("s3cret" not in message for _, message in problems)
+
+
+def test_kafka_workers_refuse_extra_sinks() -> None:
+    sinks = {"influx": {"type": "influxdb", "inputs": [{"view": "campaign_metrics"}]}}
+    pipeline = _with(sinks).model_copy(update={"log": "kafka"})
+    problems = [p for p in validate(pipeline) if p[0] == "sinks.influx"]
+    assert problems and "embedded log only" in problems[0][1]
