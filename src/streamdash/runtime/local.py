@@ -135,6 +135,22 @@ def _print_banner(
     )
 
 
+def demo_run_number(data_dir: Path) -> int:
+    """How many demos ran on this data dir before, counting this one in (1, 2, ...).
+
+    Each run's generators get a seed of their own: with the same seed a resumed demo would
+    post the first run's events again (the same user ids, so `created_users` would not
+    grow until it had caught up with the first run)."""
+    path = data_dir / "demo-runs"
+    try:
+        previous = int(path.read_text().strip() or 0)
+    except (FileNotFoundError, ValueError):
+        previous = 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{previous + 1}\n")
+    return previous + 1
+
+
 def _start_feeders(
     pipeline: Pipeline,
     settings: Settings,
@@ -145,12 +161,13 @@ def _start_feeders(
     if not options.demo:
         return []
     threads = []
+    run = demo_run_number(settings.data_dir)
     for i, (name, spec) in enumerate(pipeline.streams.items()):
         feeder = Feeder(
             api_url,
             name,
             options.rate,
-            options.seed + i,
+            options.seed + i + 1000 * (run - 1),
             token=settings.token,
             late_fraction=options.late_fraction,
             bad_fraction=options.bad_fraction,
