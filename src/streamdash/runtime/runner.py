@@ -133,6 +133,7 @@ class EngineRunner:
         consumer: str = "engine",
         batch_events: int = 200_000,
         checkpoint_every_s: float = 10.0,
+        idle_every_s: float = 1.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.processor = processor
@@ -142,6 +143,10 @@ class EngineRunner:
         self.consumer = consumer
         self.batch_events = batch_events
         self.checkpoint_every_s = checkpoint_every_s
+        self.idle_every_s = idle_every_s
+        """How often a caught-up engine lets the wall clock move idle streams: each move
+        that changes a clock is a checkpoint commit, so not on every idle poll."""
+        self._last_idle = float("-inf")
         self.clock = clock
         self.positions: dict[str, int] = {}
         self.stats = RunnerStats()
@@ -256,10 +261,16 @@ class EngineRunner:
         self.positions[DEAD_LETTER_STREAM] = chunks[-1].end
 
     def _advance_idle(self) -> None:
-        batch = self.processor.advance_idle(self._now_us())
-        if not batch.updates and not batch.dead_letters:
+        now = self.clock()
+        if now - self._last_idle < self.idle_every_s:
             return
-        # a wall-clock advance is not in the log: checkpoint so no replay ever crosses it
+        self._last_idle = now
+        batch = self.processor.advance_idle(self._now_us())
+        if not batch.watermarks and not batch.updates and not batch.dead_letters:
+            return
+        # A wall-clock advance is not in the log: checkpoint so no replay ever crosses it,
+        # also when it closed no window (`watermarks`: a clock moved) - events after it
+        # are judged against the moved clock, and a replay must judge them the same way.
         batch.checkpoint = self.processor.snapshot()
         batch.offsets = dict(self.positions)
         self.sink.commit(self.consumer, batch)

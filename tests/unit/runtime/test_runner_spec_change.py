@@ -11,9 +11,9 @@ from typing import Any
 
 from streamdash.engine import Processor
 from streamdash.log.sqlite import SqliteLog
-from streamdash.results import CommitBatch, ViewSchema
 from streamdash.runtime.runner import EngineRunner
 from streamdash.spec.models import Pipeline
+from streamdash.testing.memory import MemorySink
 
 T0_MS = 1_700_000_000_000
 EVENTS = 900
@@ -62,37 +62,6 @@ def _events() -> list[dict[str, Any]]:
         }
         for i in range(EVENTS)
     ]
-
-
-class MemorySink:
-    """The sink contract in memory: one commit is applied whole, as in PostgreSQL."""
-
-    def __init__(self) -> None:
-        self.schemas: dict[str, ViewSchema] = {}
-        self.commits: list[CommitBatch] = []
-        self.offsets: dict[str, int] = {}
-        self.checkpoint: tuple[dict[str, int], bytes] | None = None
-        self.rows: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {}
-
-    def open(self, schemas: list[ViewSchema]) -> None:
-        self.schemas = {s.view: s for s in schemas}
-
-    def commit(self, consumer: str, batch: CommitBatch) -> None:
-        self.commits.append(batch)
-        for update in batch.updates:
-            key = self.schemas[update.view].primary_key
-            table = self.rows.setdefault(update.view, {})
-            for row in update.rows.to_pylist():
-                table[tuple(row[k] for k in key)] = row
-        self.offsets.update(batch.offsets)
-        if batch.checkpoint is not None:  # valid at the offsets after this commit
-            self.checkpoint = (dict(self.offsets), batch.checkpoint)
-
-    def load_offsets(self, consumer: str) -> dict[str, int]:
-        return dict(self.offsets)
-
-    def load_checkpoint(self, consumer: str) -> tuple[dict[str, int], bytes] | None:
-        return self.checkpoint
 
 
 def _runner(pipeline: Pipeline, log: SqliteLog, sink: MemorySink) -> EngineRunner:
