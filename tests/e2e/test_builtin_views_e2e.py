@@ -14,8 +14,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from batch_reference import MINUTE, SECOND, verify
+from e2e_harness import FLUSH_AHEAD_US, STREAMS_WITH_FLUSH, Deployment
 
-from conftest import FLUSH_AHEAD_US, STREAMS_WITH_FLUSH, Deployment
 from streamdash.sources.generators import generate
 
 SEED = 11

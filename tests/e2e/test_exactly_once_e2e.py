@@ -31,8 +31,8 @@ import psycopg
 import pytest
 import yaml
 from batch_reference import MINUTE, SECOND, read_stream, verify
+from e2e_harness import FLUSH_AHEAD_US, NDJSON, Deployment
 
-from conftest import FLUSH_AHEAD_US, NDJSON, Deployment
 from streamdash.log.base import DEAD_LETTER_STREAM
 from streamdash.sources.generators import generate
 from streamdash.spec.loader import load_builtin

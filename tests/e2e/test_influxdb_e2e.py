@@ -10,9 +10,9 @@ from pathlib import Path
 import msgspec
 import psycopg
 import pytest
+from e2e_harness import Deployment
 from test_user_stream_e2e import SPEC, readings
 
-from conftest import Deployment
 from streamdash.testing.influxdb import InfluxServer, influxd_binary
 
 pytestmark = pytest.mark.skipif(

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 from batch_reference import MINUTE, SECOND
+from e2e_harness import FLUSH_AHEAD_US
 from kafka_cluster import KafkaCluster
 from kafka_reference import end_offsets, read_records, verify_kafka
 
-from conftest import FLUSH_AHEAD_US
 from streamdash.sources.generators import generate
 from streamdash.spec.loader import load_builtin
 from streamdash.testing.tansu import TansuBroker

@@ -21,10 +21,10 @@ from pathlib import Path
 import httpx
 import pytest
 from batch_reference import MINUTE, SECOND
+from e2e_harness import FLUSH_AHEAD_US, free_port
 from kafka_cluster import DEAD_LETTER_TOPIC, KafkaCluster
 from kafka_reference import end_offsets, read_records, verify_kafka
 
-from conftest import FLUSH_AHEAD_US, free_port
 from streamdash.kafka.progress import KafkaStatusBoard, stream_offsets
 from streamdash.log.sqlite import SqliteLog
 from streamdash.sources.generators import generate

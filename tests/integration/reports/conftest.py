@@ -5,20 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 
 import pytest
-from report_support import Event, produce
+from report_support import ReportData, produce
 
 PLAN = {"app_logs": (6000, 5.0), "user_events": (4000, 4.0)}
 """20 minutes of app_logs (120 windows of 10 s per application) and about 17 minutes of
 user_events (4 five-minute windows per campaign and country), from START_US."""
-
-
-@dataclass(frozen=True)
-class ReportData:
-    url: str
-    events: dict[str, list[Event]]
 
 
 @pytest.fixture(scope="session")

@@ -175,3 +175,11 @@ def rolled_up(
         into.purchases += value.purchases
         into.revenue += value.revenue
     return dict(out)
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """What the `report_db` fixture yields: the database and the raw events it was made of."""
+
+    url: str
+    events: dict[str, list[Event]]

@@ -14,10 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from report_support import app_expectations, at, campaign_expectations, rolled_up
+from report_support import ReportData, app_expectations, at, campaign_expectations, rolled_up
 from typer.testing import CliRunner, Result
 
-from conftest import ReportData
 from streamdash.cli import app
 
 SINCE, UNTIL = "2024-05-01T12:05:00Z", "2024-05-01T12:15:00Z"

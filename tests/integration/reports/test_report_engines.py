@@ -13,9 +13,8 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
-from report_support import at
+from report_support import ReportData, at
 
-from conftest import ReportData
 from streamdash.reports import Period, build_report
 from streamdash.reports.app_health import APP_HEALTH
 from streamdash.reports.build import Report

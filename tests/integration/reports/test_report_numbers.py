@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from report_support import (
     CampaignTotals,
+    ReportData,
     app_expectations,
     at,
     campaign_expectations,
@@ -17,7 +18,6 @@ from report_support import (
     rolled_up,
 )
 
-from conftest import ReportData
 from streamdash.reports import Period, build_report
 from streamdash.reports.app_health import APP_HEALTH
 from streamdash.reports.build import Report
