@@ -102,7 +102,13 @@ def test_measure_ratio() -> None:
 def test_kafka_rows_compare_with_the_same_run() -> None:
     from streamdash.bench.kafka import KafkaBenchResult
 
-    result = KafkaBenchResult(1000, 4, 500_000.0, 260_000.0, 450_000.0)
-    _, one, two = result.measures()
+    result = KafkaBenchResult(1000, 4, 500_000.0, 260_000.0, 450_000.0, 200_000.0)
+    result.cores = {"1 worker(s)": {"workers": 0.9, "broker": 0.1}}
+    _, default, one, two, *cpu = result.measures()
+    assert default.baseline == 500_000.0 and default.ratio == 0.4
     assert one.baseline == 500_000.0 and one.met is True
     assert two.baseline == 260_000.0 and two.ratio is not None and two.met is False
+    assert [(m.name, m.value, m.unit) for m in cpu] == [
+        ("1 worker(s): CPU of the workers", 0.9, "cores"),
+        ("1 worker(s): CPU of the broker", 0.1, "cores"),
+    ]
