@@ -16,6 +16,7 @@ recorded (as cores used), and the load average: the machine is shared.
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from dataclasses import dataclass, field
@@ -130,11 +131,38 @@ class KafkaBenchResult:
                 ">= 1.8x 1 worker",
                 two >= 1.8 * one,
             ),
+            *self._cpu_per_event(),
             *(
                 Measure("kafka", f"{run}: CPU of the {group}", used, "cores")
                 for run, groups in self.cores.items()
                 for group, used in groups.items()
             ),
+        ]
+
+    def _cpu_per_event(self) -> list[Measure]:
+        """CPU time per event of the consumer(s) alone: less dependent on what else the
+        machine runs than a rate is (a rate also counts the time waiting for a core)."""
+        rates = {
+            "bare": self.bare_events_per_s,
+            "1 worker(s)": self.one_worker_events_per_s,
+            "2 worker(s)": self.two_workers_events_per_s,
+        }
+        used = {
+            run: sum(groups.get(g, 0.0) for g in ("bare consumer", "workers"))
+            for run, groups in self.cores.items()
+        }
+        per_event = {run: used[run] * 1e6 / rates[run] for run in used if rates.get(run)}
+        bare = per_event.get("bare")
+        return [
+            Measure(
+                "kafka",
+                f"{run}: CPU per event",
+                value,
+                "CPU us/event",
+                None if run == "bare" else bare,
+                "" if run == "bare" else "bare consume",
+            )
+            for run, value in per_event.items()
         ]
 
 
@@ -164,6 +192,7 @@ def bare_consume_rate(
     consumer.assign([kafka.TopicPartition(TOPIC, p, 0) for p in range(PARTITIONS)])
     decode = msgspec.json.Decoder().decode
     meter = CpuMeter({"bare consumer": [(os.getpid(), False)]})
+    gc.freeze()  # what the workers do (see `run_worker`): the same treatment
     seen = 0
     started = 0.0
     try:

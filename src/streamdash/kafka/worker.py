@@ -12,11 +12,13 @@ partition is then restored from its checkpoint, as after a crash.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
@@ -63,6 +65,7 @@ class Worker:
         batch_messages: int = 100_000,
         poll_s: float = 0.1,
         owner: str | None = None,
+        on_ready: Callable[[], None] | None = None,
     ) -> None:
         problems = kafka_problems(pipeline)
         if problems:
@@ -76,6 +79,8 @@ class Worker:
         self.batch_messages = batch_messages
         self.poll_s = poll_s
         self.owner = owner or worker_name()
+        self.on_ready = on_ready
+        """Called once a session is set up (engines compiled), before consuming."""
         self.tasks: dict[tuple[str, int], PartitionTask] = {}
         self._buffers = PartitionBuffers(batch_messages, MAX_WAIT_S)
         """A partition's messages wait for more until there are `batch_messages`, the oldest
@@ -118,6 +123,8 @@ class Worker:
     def _session(self, stop: threading.Event) -> None:
         ctx, refresher = self._setup()
         self._ctx = ctx
+        if self.on_ready is not None:
+            self.on_ready()
         config = {**self.settings.consumer_config(), "auto.offset.reset": "error"}
         consumer = confluent().Consumer(config)
         consumer.subscribe(
@@ -282,4 +289,9 @@ def run_worker(
         signal.signal(signal.SIGTERM, _on_signal)
         signal.signal(signal.SIGINT, _on_signal)
     _log.info("worker %s joins group %s at %s", worker_name(), settings.group, settings.bootstrap)
+    # A worker holds up to hundreds of thousands of consumed messages at a time (objects the
+    # cyclic garbage collector tracks), and every full collection also walked every object
+    # of the libraries loaded by then: ~30 % of the worker's CPU (docs/benchmarks.md).
+    # Frozen, the objects alive once the engines are compiled are left out of collections.
+    options.setdefault("on_ready", gc.freeze)
     Worker(pipeline, settings, database_url, **options).run(stop)
