@@ -61,7 +61,9 @@ class PartitionBuffers:
         their new owner fetches them again); returns the error events among `messages`."""
         errors = [m.error() for m in messages]
         events: list[Any] = []
-        if errors.count(None) != len(messages):
+        # any(): `errors.count(None)` would compare a KafkaError with None, which raises
+        # inside confluent-kafka's comparison (SystemError)
+        if any(errors):
             events = [m for m, e in zip(messages, errors, strict=True) if e is not None]
             messages = [m for m, e in zip(messages, errors, strict=True) if e is None]
         for key, run in partition_runs(messages):
