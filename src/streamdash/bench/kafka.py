@@ -3,30 +3,39 @@ same run by (1) a bare confluent-kafka consumer that decodes each value with msg
 baseline — and by streamdash workers (Kafka -> engine -> PostgreSQL, exactly-once commits)
 with (2) one and (3) two worker processes of one consumer group.
 
+The baseline consumer uses the workers' own fetch settings (`FETCH_SETTINGS`): with
+librdkafka's defaults it idles most of the time (see `FETCH_SETTINGS`), and a ratio to that
+would credit the workers with a configuration fix. Its rate with the defaults is reported too.
+
 A worker's rate is measured from the moment its group holds every partition (claims in
 PostgreSQL) to the moment every partition is committed up to its end, as events per second
 of the events committed in between — so joining the group is left out, a rebalance while
-measuring is not. The load average is recorded: the machine is shared.
+measuring is not. The CPU time of the workers, the broker and PostgreSQL over that span is
+recorded (as cores used), and the load average: the machine is shared.
 """
 
 from __future__ import annotations
 
+import gc
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import psutil
 import psycopg
 from psycopg import sql
 
+from streamdash.bench.cpu import CpuMeter
 from streamdash.bench.processes import bench_env, spawn, stop, tail
 from streamdash.bench.report import Measure
 from streamdash.bench.workload import app_logs_lines, scratch_dir
 from streamdash.kafka import confluent
 from streamdash.kafka.keys import MessageKeys
 from streamdash.kafka.producer import EventProducer
-from streamdash.kafka.settings import KafkaSettings
+from streamdash.kafka.settings import FETCH_SETTINGS, KafkaSettings
 from streamdash.store.embedded import EmbeddedPostgres
 from streamdash.testing.tansu import CONSUMER_QUIRKS, TansuBroker
 
@@ -80,8 +89,12 @@ class KafkaBenchResult:
     bare_events_per_s: float = 0.0
     one_worker_events_per_s: float = 0.0
     two_workers_events_per_s: float = 0.0
+    bare_default_events_per_s: float = 0.0
+    """The bare consumer with librdkafka's default fetch settings (for reference)."""
     counted: dict[str, int] = field(default_factory=dict)
     """sum(request_count) per run: must equal `events` (nothing lost or doubled)."""
+    cores: dict[str, dict[str, float]] = field(default_factory=dict)
+    """run -> process group -> CPU seconds per second of the run."""
     load_average: list[float] = field(default_factory=list)
 
     def measures(self) -> list[Measure]:
@@ -90,6 +103,14 @@ class KafkaBenchResult:
         two = self.two_workers_events_per_s
         return [
             Measure("kafka", "bare consume + msgspec decode", bare, "events/s"),
+            Measure(
+                "kafka",
+                "bare consume, librdkafka default fetch settings",
+                self.bare_default_events_per_s,
+                "events/s",
+                bare,
+                "bare consume",
+            ),
             Measure(
                 "kafka",
                 "1 worker: Kafka -> engine -> PostgreSQL",
@@ -110,6 +131,38 @@ class KafkaBenchResult:
                 ">= 1.8x 1 worker",
                 two >= 1.8 * one,
             ),
+            *self._cpu_per_event(),
+            *(
+                Measure("kafka", f"{run}: CPU of the {group}", used, "cores")
+                for run, groups in self.cores.items()
+                for group, used in groups.items()
+            ),
+        ]
+
+    def _cpu_per_event(self) -> list[Measure]:
+        """CPU time per event of the consumer(s) alone: less dependent on what else the
+        machine runs than a rate is (a rate also counts the time waiting for a core)."""
+        rates = {
+            "bare": self.bare_events_per_s,
+            "1 worker(s)": self.one_worker_events_per_s,
+            "2 worker(s)": self.two_workers_events_per_s,
+        }
+        used = {
+            run: sum(groups.get(g, 0.0) for g in ("bare consumer", "workers"))
+            for run, groups in self.cores.items()
+        }
+        per_event = {run: used[run] * 1e6 / rates[run] for run in used if rates.get(run)}
+        bare = per_event.get("bare")
+        return [
+            Measure(
+                "kafka",
+                f"{run}: CPU per event",
+                value,
+                "CPU us/event",
+                None if run == "bare" else bare,
+                "" if run == "bare" else "bare consume",
+            )
+            for run, value in per_event.items()
         ]
 
 
@@ -127,14 +180,19 @@ def _produce(bootstrap: str, lines: list[bytes]) -> None:
     producer.close()
 
 
-def bare_consume_rate(bootstrap: str, events: int) -> float:
-    """Events/s of a plain consumer that reads the whole topic and decodes every value."""
+def bare_consume_rate(
+    bootstrap: str, events: int, fetch: dict[str, Any], group: str = "bench-bare"
+) -> tuple[float, dict[str, float]]:
+    """Events/s of a plain consumer that reads the whole topic and decodes every value, and
+    the cores it used (this process: the consumer's threads run in it)."""
     kafka = confluent()
     consumer = kafka.Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": "bench-bare", **CONSUMER_QUIRKS}
+        {"bootstrap.servers": bootstrap, "group.id": group, **CONSUMER_QUIRKS, **fetch}
     )
     consumer.assign([kafka.TopicPartition(TOPIC, p, 0) for p in range(PARTITIONS)])
     decode = msgspec.json.Decoder().decode
+    meter = CpuMeter({"bare consumer": [(os.getpid(), False)]})
+    gc.freeze()  # what the workers do (see `run_worker`): the same treatment
     seen = 0
     started = 0.0
     try:
@@ -142,12 +200,15 @@ def bare_consume_rate(bootstrap: str, events: int) -> float:
             messages = consumer.consume(100_000, 1.0)
             if messages and not started:
                 started = time.perf_counter()
+                meter.start()
             for message in messages:
                 decode(message.value())
             seen += len(messages)
     finally:
         consumer.close()
-    return events / (time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    meter.stop()
+    return events / elapsed, meter.cores()
 
 
 def _progress(url: str, group: str) -> tuple[int, int]:
@@ -171,8 +232,8 @@ def _progress(url: str, group: str) -> tuple[int, int]:
 
 
 def _worker_rate(
-    root: Path, server: EmbeddedPostgres, bootstrap: str, events: int, workers: int
-) -> tuple[float, int]:
+    root: Path, server: EmbeddedPostgres, broker: TansuBroker, events: int, workers: int
+) -> tuple[float, int, dict[str, float]]:
     group = f"bench{workers}"
     database = f"bench_kafka_{workers}"
     with psycopg.connect(server.url, autocommit=True) as admin:
@@ -183,7 +244,15 @@ def _worker_rate(
     spec.write_text(SPEC.format(group=group, partitions=PARTITIONS))
     env = bench_env(root / group, url)
     logs = [root / f"{group}-{i}.log" for i in range(workers)]
+    bootstrap = broker.bootstrap
     procs = [spawn(["worker", str(spec), "--kafka", bootstrap], env, log) for log in logs]
+    meter = CpuMeter(
+        {
+            "workers": [(p.pid, False) for p in procs],
+            "broker": [(broker.pid or 0, False)],
+            "postgres": [(server.pid or 0, True)],
+        }
+    )
     try:
         deadline = time.monotonic() + 180
         started = None
@@ -192,8 +261,10 @@ def _worker_rate(
             owners, done = _progress(url, group)
             if started is None and owners >= workers:
                 started, base = time.perf_counter(), done
+                meter.start()
             if done >= events and started is not None:
                 elapsed = time.perf_counter() - started
+                meter.stop()
                 break
             for proc, log in zip(procs, logs, strict=True):
                 if proc.poll() is not None:
@@ -207,7 +278,7 @@ def _worker_rate(
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT coalesce(sum(request_count), 0) FROM application_metrics")
         counted = int(row.fetchone()[0])  # type: ignore[index]
-    return (events - base) / elapsed, counted
+    return (events - base) / elapsed, counted, meter.cores()
 
 
 def run_kafka_benchmark(events: int = 1_000_000) -> KafkaBenchResult:
@@ -219,14 +290,20 @@ def run_kafka_benchmark(events: int = 1_000_000) -> KafkaBenchResult:
         try:
             with TansuBroker(log=root / "tansu.log") as broker:
                 _produce(broker.bootstrap, lines)
-                result.bare_events_per_s = bare_consume_rate(broker.bootstrap, events)
+                result.bare_default_events_per_s, _ = bare_consume_rate(
+                    broker.bootstrap, events, {}, "bench-bare-default"
+                )
+                rate, cores = bare_consume_rate(broker.bootstrap, events, FETCH_SETTINGS)
+                result.bare_events_per_s = rate
+                result.cores["bare"] = cores
                 for workers in (1, 2):
-                    rate, counted = _worker_rate(root, server, broker.bootstrap, events, workers)
+                    rate, counted, cores = _worker_rate(root, server, broker, events, workers)
                     if workers == 1:
                         result.one_worker_events_per_s = rate
                     else:
                         result.two_workers_events_per_s = rate
                     result.counted[f"{workers} worker(s)"] = counted
+                    result.cores[f"{workers} worker(s)"] = cores
         finally:
             server.stop()
     result.load_average = [round(x, 2) for x in psutil.getloadavg()]

@@ -49,7 +49,7 @@ def _number(value: float, unit: str) -> str:
         return f"{value / 1e6:.2f}M" if value >= 1e6 else f"{value / 1e3:.0f}k"
     if unit in ("MB", "MB/min"):
         return f"{value:.1f}"
-    if unit in ("s", "cores"):
+    if unit in ("s", "cores", "CPU us/event"):
         return f"{value:.2f}"
     return f"{value:.0f}"
 

@@ -147,29 +147,48 @@ def split_lines(chunks: list[Chunk]) -> tuple[Lines, list[DeadLetter]]:
     dead: list[DeadLetter] = []
     for chunk in chunks:
         array = _line_array(chunk.payload, chunk.count)
-        if array is None:
+        times = chunk.ingest_times
+        if array is None or (times is not None and len(times) != 8 * chunk.count):
             dead.append(_broken_chunk(chunk))
         elif chunk.count:
             arrays.append(array)
             kept.append(chunk)
     counts = np.fromiter((c.count for c in kept), dtype=np.int64, count=len(kept))
     starts = np.fromiter((c.start for c in kept), dtype=np.int64, count=len(kept))
-    ingest = np.fromiter((c.ingest_us for c in kept), dtype=np.int64, count=len(kept))
     first_row = np.cumsum(counts) - counts
     total = int(counts.sum())
     offsets = np.repeat(starts - first_row, counts) + np.arange(total, dtype=np.int64)
     text = pa.chunked_array(arrays, pa.string())
-    return Lines(text, offsets, np.repeat(ingest, counts)), dead
+    return Lines(text, offsets, _ingest_times(kept, counts)), dead
+
+
+def _ingest_times(chunks: list[Chunk], counts: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Each event's ingest time: its chunk's, or its own where the chunk carries them."""
+    if all(c.ingest_times is None for c in chunks):
+        ingest = np.fromiter((c.ingest_us for c in chunks), dtype=np.int64, count=len(chunks))
+        return np.repeat(ingest, counts)
+    return np.concatenate(
+        [
+            np.full(c.count, c.ingest_us, np.int64)
+            if c.ingest_times is None
+            else np.frombuffer(c.ingest_times, "<i8").astype(np.int64)
+            for c in chunks
+        ]
+    )
 
 
 def _broken_chunk(chunk: Chunk) -> DeadLetter:
     lines = chunk.payload.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
+    detail = f"chunk at offset {chunk.start} has {len(lines)} lines for {chunk.count}"
+    if len(lines) == chunk.count and chunk.ingest_times is not None:
+        times = len(chunk.ingest_times) // 8
+        detail = f"chunk at offset {chunk.start} has {times} ingest times for {chunk.count}"
     return DeadLetter(
         chunk.stream,
         "invalid",
-        f"chunk at offset {chunk.start} has {len(lines)} lines for {chunk.count}",
+        detail,
         chunk.payload,
         chunk.ingest_us,
         offset=chunk.start,

@@ -6,19 +6,19 @@ ingest's validator, so that an event is accepted or rejected for the same reason
 it came over HTTP or from someone else's producer. A message that is not an event becomes a
 dead letter with its partition, offset and raw bytes; the consumer goes on.
 
-A chunk is a run of consecutive offsets with the same message timestamp: the engine's
-`_ingest_time` of an event is its message's timestamp whatever the batching, so that a
-replay computes the same values as the first run.
+A chunk is a run of consecutive offsets, each event with its message's timestamp
+(`Chunk.ingest_times`): the engine's `_ingest_time` of an event is its message's timestamp
+whatever the batching, so that a replay computes the same values as the first run.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from streamdash.ingest.validate import EventValidator
 from streamdash.kafka.decode import Undecodable, ValueDecoder
@@ -43,42 +43,36 @@ def message_time_us(message: Any) -> int:
     return int(ms) * 1000 if kind and ms >= 0 else 0
 
 
+def _chunk(stream: str, start: int, payload: bytes, times_us: npt.NDArray[np.int64]) -> Chunk:
+    """The NDJSON `payload` of consecutive offsets from `start` as one chunk, each event
+    with its message's time."""
+    first = int(times_us[0])
+    varied = bool((times_us != first).any())
+    per_event = times_us.astype("<i8").tobytes() if varied else None
+    return Chunk(stream, start, len(times_us), first, payload, per_event)
+
+
 def _chunks(
     stream: str, lines: list[bytes], offsets: list[int], times: list[int], skip: set[int]
 ) -> list[Chunk]:
+    """One chunk per run of consecutive offsets among the lines not in `skip`."""
+    kept = [i for i in range(len(lines)) if i not in skip]
     chunks: list[Chunk] = []
     start = 0
-    n = len(lines)
-    while start < n:
-        if start in skip:
-            start += 1
-            continue
+    while start < len(kept):
         end = start + 1
-        while (
-            end < n
-            and end not in skip
-            and offsets[end] == offsets[end - 1] + 1
-            and times[end] == times[start]
-        ):
+        while end < len(kept) and offsets[kept[end]] == offsets[kept[end - 1]] + 1:
             end += 1
-        payload = b"\n".join(lines[start:end]) + b"\n"
-        chunks.append(Chunk(stream, offsets[start], end - start, times[start], payload))
+        run = kept[start:end]
+        chunks.append(
+            _chunk(
+                stream,
+                offsets[run[0]],
+                b"\n".join([lines[i] for i in run]) + b"\n",
+                np.array([times[i] for i in run], np.int64),
+            )
+        )
         start = end
-    return chunks
-
-
-def _plain_chunks(stream: str, first: int, values: list[bytes], times_ms: list[int]) -> list[Chunk]:
-    """Chunks of contiguous, plain one-line values: the whole batch is joined once and the
-    chunks are slices of it, cut where the message time changes."""
-    payload = b"\n".join(values) + b"\n"
-    ends = np.cumsum(np.fromiter(map(len, values), np.int64, len(values)) + 1)
-    times = np.fromiter(times_ms, np.int64, len(times_ms))
-    cuts = [0, *(np.flatnonzero(np.diff(times)) + 1).tolist(), len(values)]
-    chunks = []
-    for a, b in itertools.pairwise(cuts):
-        start = int(ends[a - 1]) if a else 0
-        chunk_payload = payload[start : int(ends[b - 1])]
-        chunks.append(Chunk(stream, first + a, b - a, max(int(times[a]), 0) * 1000, chunk_payload))
     return chunks
 
 
@@ -89,24 +83,28 @@ def _fast(
     validator: EventValidator | None,
 ) -> MessageBatch | None:
     """The common batch — consecutive offsets, no headers, every value a one-line JSON
-    event of the stream within the size limit — without a Python step per message beyond
-    reading it; None when the batch is not of that kind (the general path decides)."""
+    event of the stream within the size limit — as one chunk, with no Python step per
+    message beyond reading it (list comprehensions of C calls, C-level checks of the
+    joined payload); None when the batch is not of that kind (the general path decides)."""
     n = len(messages)
     first = int(messages[0].offset())
     if decoder.avro is not None or int(messages[-1].offset()) - first + 1 != n:
         return None
-    if any(m.headers() is not None for m in messages):
+    if [m.headers() for m in messages].count(None) != n:
         return None
     values = [m.value() for m in messages]
     if None in values or max(map(len, values)) > decoder.max_event_bytes:
         return None
-    if any(b"\n" in v or b"\r" in v for v in values):
+    payload = b"\n".join(values) + b"\n"
+    if payload.count(b"\n") != n or b"\r" in payload:  # a value of several lines
         return None
     if validator is not None and validator.rejections(values):
         return None
-    times = [m.timestamp()[1] for m in messages]
-    chunks = _plain_chunks(stream, first, values, times)
-    return MessageBatch(chunks=chunks, next_offset=first + n, messages=n)
+    # a message without a timestamp has -1 (librdkafka): time 0, as in `message_time_us`
+    times = np.maximum(np.array([m.timestamp()[1] for m in messages], np.int64), 0) * 1000
+    return MessageBatch(
+        chunks=[_chunk(stream, first, payload, times)], next_offset=first + n, messages=n
+    )
 
 
 def split_messages(

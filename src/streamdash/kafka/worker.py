@@ -12,17 +12,20 @@ partition is then restored from its checkpoint, as after a crash.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
 
 from streamdash.errors import Fatal, Retryable
 from streamdash.kafka import confluent
+from streamdash.kafka.buffers import PartitionBuffers
 from streamdash.kafka.ownership import Ownership, PartitionFenced
 from streamdash.kafka.partials import DDL as PARTIALS_DDL
 from streamdash.kafka.partition import PartitionTask, WorkerContext
@@ -41,6 +44,9 @@ _log = logging.getLogger(__name__)
 BUFFERED_POLL_S = 0.01
 MAX_WAIT_S = 0.2
 """The longest a message waits in the worker for more of its partition's messages."""
+MAX_BUFFERED_BATCHES = 4
+"""At most this many batches' worth of messages are buffered (~200 MB at 100,000 messages
+of ~200 bytes: a consumed message is a Python object of about twice its value's size)."""
 KAFKA_COMMIT_EVERY_S = 2.0
 """How often offsets go to Kafka (for monitoring) and high watermarks to PostgreSQL (lag)."""
 
@@ -59,6 +65,7 @@ class Worker:
         batch_messages: int = 100_000,
         poll_s: float = 0.1,
         owner: str | None = None,
+        on_ready: Callable[[], None] | None = None,
     ) -> None:
         problems = kafka_problems(pipeline)
         if problems:
@@ -72,13 +79,13 @@ class Worker:
         self.batch_messages = batch_messages
         self.poll_s = poll_s
         self.owner = owner or worker_name()
+        self.on_ready = on_ready
+        """Called once a session is set up (engines compiled), before consuming."""
         self.tasks: dict[tuple[str, int], PartitionTask] = {}
-        self.min_batch = max(1, batch_messages // 4)
-        """A partition's messages wait for more until there are this many, the oldest has
-        waited `MAX_WAIT_S`, or the partition is caught up: big batches under load (the
+        self._buffers = PartitionBuffers(batch_messages, MAX_WAIT_S)
+        """A partition's messages wait for more until there are `batch_messages`, the oldest
+        has waited `MAX_WAIT_S`, or the partition is caught up: big batches under load (the
         engine's cost per batch is mostly fixed), no delay when traffic is light."""
-        self._buffers: dict[tuple[str, int], list[Any]] = {}
-        self._since: dict[tuple[str, int], float] = {}
         self.tables: dict[str, pa.Table] = {}
         self._plans: dict[str, TopicPlan] = {}
         self._ctx: WorkerContext | None = None
@@ -116,6 +123,8 @@ class Worker:
     def _session(self, stop: threading.Event) -> None:
         ctx, refresher = self._setup()
         self._ctx = ctx
+        if self.on_ready is not None:
+            self.on_ready()
         config = {**self.settings.consumer_config(), "auto.offset.reset": "error"}
         consumer = confluent().Consumer(config)
         consumer.subscribe(
@@ -151,44 +160,38 @@ class Worker:
         # a short wait while messages are buffered: they are due soon
         wait = BUFFERED_POLL_S if self._buffers else self.poll_s
         messages = consumer.consume(self.batch_messages, wait)
-        now = time.monotonic()
+        started = now = time.monotonic()
+        self._take(messages, now)
+        # Under a backlog, also take what the client has fetched already (up to a memory
+        # budget): a partition's batch then grows towards `batch_messages` instead of
+        # `batch_messages` / its number of partitions, and the cost per batch is paid less
+        budget = self.batch_messages * min(max(len(self.tasks), 1), MAX_BUFFERED_BATCHES)
+        while messages and self._buffers.total < budget and now - started < MAX_WAIT_S:
+            messages = consumer.consume(self.batch_messages, 0)
+            now = time.monotonic()
+            self._take(messages, now)
         now_us = time.time_ns() // 1000
-        for message in messages:
-            error = message.error()
-            if error is not None:
-                self._message_error(message, error)
-                continue
-            key = (message.topic(), message.partition())
-            if key not in self.tasks:
-                continue  # revoked meanwhile: its new owner fetches it again
-            buffer = self._buffers.get(key)
-            if buffer is None:
-                buffer = self._buffers[key] = []
-                self._since[key] = now
-            buffer.append(message)
         for key, task in list(self.tasks.items()):
             _, high = consumer.get_watermark_offsets(
                 confluent().TopicPartition(key[0], key[1]), cached=True
             )
             hw = high if high >= 0 else None
-            buffer = self._buffers.get(key)
             try:
-                if buffer is None:
+                if not self._buffers.has(key):
                     task.idle(now_us, hw)
                     continue
-                caught_up = hw is not None and buffer[-1].offset() + 1 >= hw
-                if (
-                    len(buffer) >= self.min_batch
-                    or caught_up
-                    or now - self._since[key] >= MAX_WAIT_S
-                ):
-                    del self._buffers[key]
+                batch = self._buffers.due(key, now, hw)
+                if batch is not None:
                     task.high_watermark = hw if hw is not None else task.high_watermark
-                    task.feed(buffer, now_us)
+                    task.feed(batch, now_us)
             except PartitionFenced as err:
                 _log.warning("%s", err)
                 consumer.pause([confluent().TopicPartition(key[0], key[1])])
                 self._drop(key)
+
+    def _take(self, messages: list[Any], now: float) -> None:
+        for event in self._buffers.add(messages, now, self.tasks):
+            self._message_error(event, event.error())
 
     def _message_error(self, message: Any, error: Any) -> None:
         kafka = confluent()
@@ -234,7 +237,7 @@ class Worker:
             _log.info("no checkpoint for %s on giving it up: %s", task.consumer, err)
 
     def _drop(self, key: tuple[str, int]) -> None:
-        self._buffers.pop(key, None)
+        self._buffers.drop(key)
         task = self.tasks.pop(key, None)
         if task is not None:
             task.close()
@@ -286,4 +289,9 @@ def run_worker(
         signal.signal(signal.SIGTERM, _on_signal)
         signal.signal(signal.SIGINT, _on_signal)
     _log.info("worker %s joins group %s at %s", worker_name(), settings.group, settings.bootstrap)
+    # A worker holds up to hundreds of thousands of consumed messages at a time (objects the
+    # cyclic garbage collector tracks), and every full collection also walked every object
+    # of the libraries loaded by then: ~30 % of the worker's CPU (docs/benchmarks.md).
+    # Frozen, the objects alive once the engines are compiled are left out of collections.
+    options.setdefault("on_ready", gc.freeze)
     Worker(pipeline, settings, database_url, **options).run(stop)

@@ -15,6 +15,11 @@ class Chunk:
 
     `payload` is NDJSON: exactly `count` lines, one JSON object each, each ending in a newline.
     A chunk is the unit of durability and of consumption: consumers commit chunk boundaries.
+
+    `ingest_times`, when given, holds each event's own ingest time (`count` little-endian
+    int64 microseconds; `ingest_us` is then the first event's): a Kafka partition's messages
+    carry one timestamp each, and cutting a batch into one chunk per timestamp made chunks
+    of ~150 events, which the engine's DuckDB decode scans far slower than one big one.
     """
 
     stream: str
@@ -22,11 +27,18 @@ class Chunk:
     count: int
     ingest_us: int
     payload: bytes
+    ingest_times: bytes | None = None
 
     @property
     def end(self) -> int:
         """The offset after the last event: where the next read starts."""
         return self.start + self.count
+
+    def ingest_time_of(self, index: int) -> int:
+        """The ingest time (epoch us) of the chunk's `index`-th event."""
+        if self.ingest_times is None:
+            return self.ingest_us
+        return int.from_bytes(self.ingest_times[8 * index : 8 * index + 8], "little", signed=True)
 
 
 class Log(Protocol):

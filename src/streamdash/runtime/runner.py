@@ -72,7 +72,8 @@ def decode_dead_letters(chunks: list[Chunk]) -> list[DeadLetter]:
     decoder = msgspec.json.Decoder(_DeadLetterRecord)
     out: list[DeadLetter] = []
     for chunk in chunks:
-        for offset, line in enumerate(chunk.payload.splitlines(), start=chunk.start):
+        for index, line in enumerate(chunk.payload.splitlines()):
+            offset = chunk.start + index
             try:
                 rec = decoder.decode(line)
             except msgspec.DecodeError as err:  # never stop on a bad record: keep it verbatim
@@ -82,7 +83,7 @@ def decode_dead_letters(chunks: list[Chunk]) -> list[DeadLetter]:
                         "malformed",
                         f"unreadable dead-letter: {err}",
                         line,
-                        chunk.ingest_us,
+                        chunk.ingest_time_of(index),
                         offset=offset,
                     )
                 )

@@ -102,7 +102,16 @@ def test_measure_ratio() -> None:
 def test_kafka_rows_compare_with_the_same_run() -> None:
     from streamdash.bench.kafka import KafkaBenchResult
 
-    result = KafkaBenchResult(1000, 4, 500_000.0, 260_000.0, 450_000.0)
-    _, one, two = result.measures()
+    result = KafkaBenchResult(1000, 4, 500_000.0, 260_000.0, 450_000.0, 200_000.0)
+    result.cores = {"bare": {"bare consumer": 1.0}, "1 worker(s)": {"workers": 0.9, "broker": 0.1}}
+    _, default, one, two, *cpu = result.measures()
+    assert default.baseline == 500_000.0 and default.ratio == 0.4
     assert one.baseline == 500_000.0 and one.met is True
     assert two.baseline == 260_000.0 and two.ratio is not None and two.met is False
+    assert [(m.name, round(m.value, 2), m.unit, m.baseline) for m in cpu] == [
+        ("bare: CPU per event", 2.0, "CPU us/event", None),
+        ("1 worker(s): CPU per event", 3.46, "CPU us/event", 2.0),
+        ("bare: CPU of the bare consumer", 1.0, "cores", None),
+        ("1 worker(s): CPU of the workers", 0.9, "cores", None),
+        ("1 worker(s): CPU of the broker", 0.1, "cores", None),
+    ]

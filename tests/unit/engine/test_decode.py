@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import duckdb
+import numpy as np
 import pytest
 
 from streamdash.engine import Processor
@@ -48,6 +49,21 @@ def test_a_chunk_with_the_wrong_line_count_is_one_dead_letter() -> None:
     assert [lines.raw(i) for i in range(2)] == [b"{}", b'{"b":1}']
     assert [(d.offset, d.reason, d.raw) for d in dead] == [(1, "invalid", b"{}\n{}\n")]
     assert "has 2 lines for 3" in dead[0].detail
+
+
+def test_a_chunk_may_carry_each_events_ingest_time() -> None:
+    times = np.array([500, 600, 700], "<i8").tobytes()
+    chunks = [
+        Chunk("s", 0, 1, 100, b"{}\n"),
+        Chunk("s", 1, 3, 500, b"{}\n{}\n{}\n", times),
+        Chunk("s", 4, 2, 800, b"{}\n{}\n", times),  # 3 times for 2 events
+    ]
+    lines, dead = split_lines(chunks)
+    assert lines.offsets.tolist() == [0, 1, 2, 3]
+    assert lines.ingest_us.tolist() == [100, 500, 600, 700]
+    assert [chunks[1].ingest_time_of(i) for i in range(3)] == [500, 600, 700]
+    assert [(d.offset, d.reason) for d in dead] == [(4, "invalid")]
+    assert "has 3 ingest times for 2" in dead[0].detail
 
 
 def test_no_chunks() -> None:

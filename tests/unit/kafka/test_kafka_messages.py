@@ -83,14 +83,18 @@ def test_split_messages_dead_letters_keep_partition_offset_and_raw_bytes() -> No
     ]
     assert all(d.partition == 3 and f"offset {d.offset}" in d.detail for d in batch.dead_letters)
     assert batch.dead_letters[3].raw == b'{"user_id": "\xff"}'
-    # runs of consecutive offsets with the same message time; every line one event
+    # runs of consecutive offsets, every line one event with its own message's time
     assert [(c.start, c.count, c.ingest_us) for c in batch.chunks] == [
         (10, 1, 1_717_000_000_000_000),
-        (15, 1, 1_717_000_000_000_000),
-        (16, 1, 1_717_000_000_001_000),
+        (15, 2, 1_717_000_000_000_000),
         (18, 1, 1_717_000_000_001_000),
     ]
-    assert batch.chunks[1].payload == msgspec.json.format(GOOD, indent=-1) + b"\n"
+    assert [batch.chunks[1].ingest_time_of(i) for i in range(2)] == [
+        1_717_000_000_000_000,
+        1_717_000_000_001_000,
+    ]
+    assert batch.chunks[0].ingest_times is None  # one time for the whole chunk
+    assert batch.chunks[1].payload == msgspec.json.format(GOOD, indent=-1) + b"\n" + GOOD + b"\n"
 
 
 def _retry(request: bytes, seq: int) -> list[tuple[str, bytes]]:
