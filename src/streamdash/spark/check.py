@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from streamdash.engine.expressions import referenced_columns
+from streamdash.errors import Fatal
 from streamdash.spark.translate import Untranslatable, function_names, to_spark
 from streamdash.spec.metrics import Aggregate, MetricError, parse_metric
 from streamdash.spec.models import Pipeline
@@ -27,6 +27,15 @@ _PYTHON_ONLY = frozenset(
     | {"when", "call_udf", "call_function", "unwrap_udt", "functools", "typing"}
 )
 """Names in pyspark.sql.functions that are Python helpers, not SQL functions."""
+
+
+class SparkUnsupported(Fatal):
+    """The spec uses something Spark cannot run; `problems` lists (yaml path, reason)."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  {path}: {reason}" for path, reason in problems)
+        super().__init__(f"the spec cannot run on Spark ({len(problems)} problem(s)):\n{lines}")
 
 
 def spark_functions() -> frozenset[str] | None:
@@ -69,15 +78,6 @@ def _expression_problems(path: str, sql: str, known: frozenset[str] | None) -> l
     except MetricError:
         return []  # not a valid expression at all: the spec validation reports it
     problems: list[Problem] = []
-    if "_offset" in referenced_columns(sql):
-        problems.append(
-            (
-                path,
-                "reads `_offset`, the event's position in the embedded log; on Spark events "
-                "come from Kafka, whose offsets count per partition, so the value would "
-                "mean something else",
-            )
-        )
     if known is not None:
         for function in sorted(function_names(sql) - known):
             problems.append(

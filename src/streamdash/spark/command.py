@@ -98,9 +98,15 @@ def spark_run(
 
     from streamdash.config import Settings
     from streamdash.runtime.services import database
-    from streamdash.spark.runner import SparkRunOptions, SparkUnsupported, run_spark
+    from streamdash.spark.check import SparkUnsupported
+    from streamdash.spark.runner import SparkRunOptions, ensure_runnable, run_spark
 
     pipeline = _load(spec)
+    try:
+        ensure_runnable(pipeline)  # before starting anything: a database, a JVM
+    except SparkUnsupported as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
     if not kafka:
         raise _fail(f"give --kafka HOST:PORT (or set {ENV_KAFKA})")
     if kafka_reader not in ("auto", "connector", "python"):

@@ -16,7 +16,8 @@ final, when the watermark passes its end.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from graphlib import TopologicalSorter
 from typing import TYPE_CHECKING, Literal
@@ -24,13 +25,15 @@ from typing import TYPE_CHECKING, Literal
 import pyarrow as pa
 
 from streamdash.results import ViewSchema
-from streamdash.spark.aggregates import spark_aggregate
+from streamdash.spark.aggregates import SparkAggregate, spark_aggregate
+from streamdash.spark.check import SparkUnsupported
 from streamdash.spark.translate import quote, to_spark
 from streamdash.spec.metrics import Aggregate, PostExpr, parse_metric
 from streamdash.spec.models import Pipeline, StreamSpec, ViewSpec
+from streamdash.spec.validation import yaml_path
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame
+    from pyspark.sql import Column, DataFrame, GroupedData
 
 WINDOW = "_window"
 
@@ -62,8 +65,25 @@ def watermarked(events: DataFrame, stream: StreamSpec) -> DataFrame:
     return events.withWatermark("_event_time", f"{stream.lateness // 1000} milliseconds")
 
 
+@contextmanager
+def analysing(path: str) -> Iterator[None]:
+    """Spark's parse and analysis errors (Spark checks a plan as it is built) as
+    SparkUnsupported for the spec's `path`."""
+    from pyspark.errors import AnalysisException
+
+    try:
+        yield
+    except AnalysisException as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise SparkUnsupported([(path, f"Spark cannot run it: {reason}")]) from None
+
+
 def enrich(
-    pipeline: Pipeline, stream: StreamSpec, events: DataFrame, tables: Mapping[str, DataFrame]
+    pipeline: Pipeline,
+    name: str,
+    stream: StreamSpec,
+    events: DataFrame,
+    tables: Mapping[str, DataFrame],
 ) -> DataFrame:
     """Left joins with the reference tables, then the derived fields in order."""
     from pyspark.sql import functions as sf
@@ -79,8 +99,10 @@ def enrich(
         )
         condition = sf.expr(f"{quote(join.on)} = {key}")
         frame = frame.join(sf.broadcast(right), condition, "left").drop(key)
-    for name, sql in stream.derived.items():
-        frame = frame.withColumn(name, sf.expr(to_spark(sql)))
+    for field, sql in stream.derived.items():
+        path = yaml_path("streams", name, "derived", field)
+        with analysing(path):
+            frame = frame.withColumn(field, sf.expr(to_spark(sql)))
     return frame
 
 
@@ -96,6 +118,24 @@ def _window_column(view: ViewSpec) -> Column | None:
     if window.kind == "hopping":
         return sf.window("_event_time", size, f"{window.step_us} microseconds")
     return sf.window("_event_time", size)
+
+
+def _aggregated(
+    grouped: GroupedData, view: str, aggregates: Mapping[str, SparkAggregate]
+) -> DataFrame:
+    """The aggregation; if Spark refuses it, the metric it refuses is found and named."""
+    from pyspark.errors import AnalysisException
+    from pyspark.sql import functions as sf
+
+    columns = [sf.expr(agg.sql).alias(f"_sd_agg{i}") for i, agg in enumerate(aggregates.values())]
+    try:
+        return grouped.agg(*columns)
+    except AnalysisException:
+        for metric, agg in aggregates.items():
+            path = yaml_path("views", view, "metrics", metric)
+            with analysing(path):
+                grouped.agg(sf.expr(agg.sql))
+        raise
 
 
 def post_order(post: Mapping[str, PostExpr]) -> list[str]:
@@ -119,9 +159,11 @@ def view_frame(
     stream = pipeline.streams[plan.stream]
     window = _window_column(view)
     source = watermarked(events, stream) if window is not None else events
-    frame = enrich(pipeline, stream, source, tables)
+    frame = enrich(pipeline, plan.stream, stream, source, tables)
     if view.where:
-        frame = frame.where(sf.expr(to_spark(view.where)))
+        where = to_spark(view.where)
+        with analysing(yaml_path("views", plan.name, "where")):
+            frame = frame.where(sf.expr(where))
     parsed = {metric: parse_metric(text) for metric, text in view.metrics.items()}
     types = dict(plan.schema.metrics)
     aggregates = {
@@ -131,8 +173,7 @@ def view_frame(
     }
     keys = [sf.col(quote(k)) for k in view.group_by]
     groups = [window.alias(WINDOW), *keys] if window is not None else keys
-    columns = [sf.expr(agg.sql).alias(f"_sd_agg{i}") for i, agg in enumerate(aggregates.values())]
-    grouped = frame.groupBy(*groups).agg(*columns)
+    grouped = _aggregated(frame.groupBy(*groups), plan.name, aggregates)
     head = (
         [f"{WINDOW}.start AS window_start", f"{WINDOW}.end AS window_end"]
         if window is not None
@@ -145,6 +186,9 @@ def view_frame(
     rows = grouped.selectExpr(*head, *(quote(k) for k in view.group_by), *values)
     post = {metric: p for metric, p in parsed.items() if isinstance(p, PostExpr)}
     for metric in post_order(post):
-        rows = rows.withColumn(metric, sf.expr(f"CAST(({to_spark(post[metric].sql)}) AS DOUBLE)"))
+        value = f"CAST(({to_spark(post[metric].sql)}) AS DOUBLE)"
+        path = yaml_path("views", plan.name, "metrics", metric)
+        with analysing(path):
+            rows = rows.withColumn(metric, sf.expr(value))
     rows = rows.withColumn("final", sf.lit(plan.emits_final))
     return rows.select(*(quote(name) for name in plan.schema.arrow_schema.names))

@@ -15,10 +15,10 @@ Maven cannot be reached everywhere); it gives the same columns as `format("kafka
   taken as a lower bound, and a consumer positioned there reads on until the partition's
   end-of-file event. With Kafka the two agree at once; brokers whose ListOffsets answers
   lag behind their data (tansu) are still read completely.
-- Options: `bootstrap`, `topic`, `maxEventsPerBatch` (admission control, like the
-  connector's `maxOffsetsPerTrigger`), `timeoutMs` (how long a broker may stay silent
-  before the batch fails), and `kafka.<setting>` passed to librdkafka (e.g.
-  `kafka.security.protocol`). `Trigger.AvailableNow` reads up to the ends seen at start.
+- Options (names are case-insensitive, as Spark hands them over in lower case):
+  `bootstrap`, `topic`, `maxEventsPerBatch` (admission control, like the connector's
+  `maxOffsetsPerTrigger`), `timeoutMs` (how long a broker may stay silent before the batch
+  fails), and `kafka.<setting>` passed to librdkafka (e.g. `kafka.security.protocol`). `Trigger.AvailableNow` reads up to the ends seen at start.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def consumer_config(options: dict[str, str]) -> dict[str, Any]:
 
 
 def _timeout_s(options: dict[str, str]) -> float:
-    return int(options.get("timeoutMs", "30000")) / 1000
+    return int(options.get("timeoutms", "30000")) / 1000
 
 
 def _new_consumer(options: dict[str, str]) -> Any:
@@ -182,9 +182,9 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     """Runs on the driver (planning) and, pickled without its consumer, in the tasks."""
 
     def __init__(self, options: dict[str, str]) -> None:
-        self.options = options
-        self.topic = options["topic"]
-        self.max_rows = int(options["maxEventsPerBatch"]) if "maxEventsPerBatch" in options else 0
+        self.options = {key.lower(): value for key, value in options.items()}
+        self.topic = self.options["topic"]
+        self.max_rows = int(self.options.get("maxeventsperbatch", "0"))
         self.target: Offsets | None = None
         self._consumer: Any = None
 
@@ -254,8 +254,13 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         begin = _decode(start)
         ends = self.target if self.target is not None else self._ends(begin)
         ends = {p: max(e, begin.get(p, 0)) for p, e in ends.items()}
-        if isinstance(limit, ReadMaxRows) and not isinstance(limit, ReadAllAvailable):
+        if isinstance(limit, ReadMaxRows):
             ends = share_limit(begin, ends, limit.max_rows)
+        elif self.target is not None and self.max_rows > 0:
+            # Trigger.AvailableNow: Spark 4.3 passes ReadAllAvailable to Python sources, but
+            # the trigger means "all, in batches as the options say" (as Spark's own Kafka
+            # connector applies maxOffsetsPerTrigger), so the option still cuts batches
+            ends = share_limit(begin, ends, self.max_rows)
         return _encode(self.topic, {**begin, **ends})
 
     @override

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from streamdash.errors import Fatal
 from streamdash.results import ViewSchema
-from streamdash.spark.check import spark_problems
+from streamdash.spark.check import SparkUnsupported, spark_problems
 from streamdash.spark.checkpoint import CheckpointError, CheckpointLog
 from streamdash.spark.compiler import plan_view, view_frame
 from streamdash.spark.decode import decode
@@ -46,15 +46,6 @@ if TYPE_CHECKING:
     from pyspark.sql.streaming.query import StreamingQuery
 
 _log = logging.getLogger(__name__)
-
-
-class SparkUnsupported(Fatal):
-    """The spec uses something Spark cannot run; `problems` lists (yaml path, reason)."""
-
-    def __init__(self, problems: list[tuple[str, str]]) -> None:
-        self.problems = problems
-        lines = "\n".join(f"  {path}: {reason}" for path, reason in problems)
-        super().__init__(f"the spec cannot run on Spark ({len(problems)} problem(s)):\n{lines}")
 
 
 class QueryFailed(Fatal):
@@ -135,7 +126,7 @@ class SparkJob:
     its 10 s start-up deadline, which is not worth stopping the whole job for."""
 
     MAX_RESTARTS = 3
-    START_TIMEOUT_S = 120.0
+    START_TIMEOUT_S = 60.0
 
     def __init__(
         self,
@@ -174,31 +165,25 @@ class SparkJob:
         elif self.options.trigger_interval_s:
             stream = stream.trigger(processingTime=f"{self.options.trigger_interval_s} seconds")
         query.run = stream.start()
-        # Start queries one after the other: each starts a Python process for its Kafka
-        # source, and many starting at once on few cores miss Spark's start-up deadline.
+        # Start queries one after the other, each once its first micro-batch is done: every
+        # query starts Python processes for its Kafka source, and many starting at once on
+        # few cores miss Spark's fixed 10 s deadline for a Python worker to connect back.
         deadline = time.monotonic() + self.START_TIMEOUT_S
-        while query.run.isActive and time.monotonic() < deadline:
-            if query.run.status.get("message") != "Initializing sources":
+        while query.run.isActive and query.run.lastProgress is None:
+            if time.monotonic() > deadline:
                 break
-            time.sleep(0.1)
+            time.sleep(0.2)
         _log.info("started Spark query %s (checkpoint %s)", query.name, query.location)
-
-    def _add(self, name: str, frame: DataFrame, mode: str, location: str, writer: object) -> None:
-        query = _Query(name, frame, mode, location, writer)
-        self.queries.append(query)
-        self._run(query)
 
     def _committer(
         self, schemas: list[ViewSchema], consumer: str, stream: str, location: str
     ) -> BatchCommitter:
         committer = BatchCommitter(self.database_url, schemas, consumer, stream, location)
         self._committers.append(committer)
-        check_checkpoint(committer, CheckpointLog(self.spark, location), consumer)
         return committer
 
-    def start(self) -> None:
-        schemas = self._schemas()
-        prepare_tables(self.database_url, schemas)
+    def _plan(self, schemas: list[ViewSchema]) -> list[_Query]:
+        """Every query, analysed by Spark, none started: a spec Spark refuses fails here."""
         register_python_source(self.spark)
         reader = choose_reader(self.spark, self.options.kafka_reader)
         _log.info("reading Kafka %s with %s", self.options.kafka, reader)
@@ -209,6 +194,7 @@ class SparkJob:
         for schema in schemas:
             by_stream.setdefault(schema.stream, []).append(schema)
         limit = self.options.max_events_per_batch
+        queries: list[_Query] = []
         for stream, views in by_stream.items():
             spec = self.pipeline.streams[stream]
             topic = spec.topic or stream
@@ -217,9 +203,8 @@ class SparkJob:
             )
             location = f"{root}/_dead_letters/{stream}"
             committer = self._committer([], dead_letter_consumer(stream), stream, location)
-            self._add(
-                f"dead_letters:{stream}", decoded, "append", location, DeadLetterWriter(committer)
-            )
+            writer: object = DeadLetterWriter(committer)
+            queries.append(_Query(f"dead_letters:{stream}", decoded, "append", location, writer))
             events = decoded.where("_problem IS NULL")
             for schema in views:
                 plan = plan_view(self.pipeline, schema)
@@ -227,7 +212,20 @@ class SparkJob:
                 location = f"{root}/{plan.name}"
                 committer = self._committer([schema], view_consumer(plan.name), stream, location)
                 writer = ViewWriter(committer, plan)
-                self._add(plan.name, frame, plan.output_mode, location, writer)
+                queries.append(_Query(plan.name, frame, plan.output_mode, location, writer))
+        # views first: their rows are what users wait for
+        return sorted(queries, key=lambda q: q.name.startswith("dead_letters:"))
+
+    def start(self) -> None:
+        schemas = self._schemas()
+        queries = self._plan(schemas)
+        prepare_tables(self.database_url, schemas)
+        for committer in self._committers:
+            log = CheckpointLog(self.spark, committer.checkpoint)
+            check_checkpoint(committer, log, committer.consumer)
+        for query in queries:
+            self.queries.append(query)
+            self._run(query)
 
     def _check(self, query: _Query) -> str | None:
         """Look at a query that is no longer active: restart it after a failure (while it

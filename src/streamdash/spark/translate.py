@@ -37,10 +37,36 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
     return node
 
 
+SPARK_TYPES = frozenset(
+    {"BOOLEAN", "BIT", "TINYINT", "UTINYINT", "SMALLINT", "INT", "BIGINT", "FLOAT", "DOUBLE"}
+    | {"DECIMAL", "TEXT", "VARCHAR", "CHAR", "VARBINARY", "BINARY", "UUID", "JSON"}
+    | {"DATE", "TIME", "TIMESTAMP", "TIMESTAMPTZ", "TIMESTAMPNTZ", "TIMESTAMPLTZ", "INTERVAL"}
+    | {"ARRAY", "MAP", "STRUCT"}
+)
+"""sqlglot's names of the types that have a Spark SQL equivalent sqlglot writes correctly
+(unsigned and 128-bit integers, or nanosecond timestamps, have none)."""
+_NOT_IN_SPARK: dict[type[exp.Expression], str] = {exp.SimilarTo: "SIMILAR TO", exp.Glob: "GLOB"}
+
+
+def _spark_gaps(tree: exp.Expression) -> list[str]:
+    gaps = [
+        f"type {node.this.name} has no Spark SQL equivalent"
+        for node in tree.find_all(exp.DataType)
+        if node.this.name not in SPARK_TYPES
+    ]
+    for kind, name in _NOT_IN_SPARK.items():
+        if any(True for _ in tree.find_all(kind)):
+            gaps.append(f"Spark SQL has no {name}")
+    return gaps
+
+
 def to_spark(sql: str) -> str:
     """The Spark SQL of one spec expression; raises Untranslatable (or MetricError when the
     text does not even parse)."""
     tree = parse_expression(sql).transform(_rewrite)
+    gaps = _spark_gaps(tree)
+    if gaps:
+        raise Untranslatable(f"{sql!r} cannot run on Spark: {'; '.join(gaps)}")
     try:
         return tree.sql(DIALECT, identify=True, unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError as err:
