@@ -18,7 +18,8 @@ Maven cannot be reached everywhere); it gives the same columns as `format("kafka
 - Options (names are case-insensitive, as Spark hands them over in lower case):
   `bootstrap`, `topic`, `maxEventsPerBatch` (admission control, like the connector's
   `maxOffsetsPerTrigger`), `timeoutMs` (how long a broker may stay silent before the batch
-  fails), and `kafka.<setting>` passed to librdkafka (e.g. `kafka.security.protocol`). `Trigger.AvailableNow` reads up to the ends seen at start.
+  fails), and `kafka.<setting>` passed to librdkafka (e.g. `kafka.security.protocol`).
+  `Trigger.AvailableNow` reads up to the ends seen when the query starts.
 """
 
 from __future__ import annotations
