@@ -113,7 +113,10 @@ def _window_column(view: ViewSpec) -> Column | None:
     if window is None:
         return None
     if window.kind == "session":
-        return sf.session_window("_event_time", f"{window.size_us} microseconds")
+        # Spark merges sessions that touch (an event exactly `gap` after the last one joins
+        # its session); the spec's sessions hold events *less* than `gap` apart, so Spark
+        # gets a gap 1 us shorter, and the session end is put back in `view_frame`
+        return sf.session_window("_event_time", f"{window.size_us - 1} microseconds")
     size = f"{window.size_us} microseconds"
     if window.kind == "hopping":
         return sf.window("_event_time", size, f"{window.step_us} microseconds")
@@ -174,11 +177,12 @@ def view_frame(
     keys = [sf.col(quote(k)) for k in view.group_by]
     groups = [window.alias(WINDOW), *keys] if window is not None else keys
     grouped = _aggregated(frame.groupBy(*groups), plan.name, aggregates)
-    head = (
-        [f"{WINDOW}.start AS window_start", f"{WINDOW}.end AS window_end"]
-        if window is not None
-        else []
-    )
+    head: list[str] = []
+    if window is not None:
+        end = f"{WINDOW}.end"
+        if view.window is not None and view.window.kind == "session":
+            end = f"timestamp_micros(unix_micros({end}) + 1)"  # see _window_column
+        head = [f"{WINDOW}.start AS window_start", f"{end} AS window_end"]
     values = [
         f"{agg.value.format(f'_sd_agg{i}')} AS {quote(metric)}"
         for i, (metric, agg) in enumerate(aggregates.items())

@@ -24,7 +24,6 @@ Maven cannot be reached everywhere); it gives the same columns as `format("kafka
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -170,13 +169,23 @@ def _record_batch(columns: dict[str, list[Any]]) -> pa.RecordBatch:
 
 
 def share_limit(start: Offsets, ends: Offsets, max_rows: int) -> Offsets:
-    """End offsets holding at most about `max_rows` messages in all, spread evenly over the
-    partitions with messages (each gets at least one, so every batch makes progress)."""
+    """End offsets holding about `max_rows` messages in all, each partition's share in
+    proportion to its backlog (as Spark's Kafka connector splits maxOffsetsPerTrigger).
+
+    Proportional, not equal: partitions hold different numbers of events per second of
+    event time (keys are not spread evenly), and equal shares would let the partition with
+    the fewest events run ahead in event time, move the query's watermark past the others'
+    next events, and make those late. Every partition with a backlog gets at least one
+    message, so every batch makes progress."""
     waiting = {p: e - start.get(p, e) for p, e in ends.items() if e > start.get(p, e)}
-    if not waiting:
+    total = sum(waiting.values())
+    if total <= max_rows:
         return dict(ends)
-    share = max(1, math.ceil(max_rows / len(waiting)))
-    return {p: start.get(p, e) + min(waiting.get(p, 0), share) for p, e in ends.items()}
+    out = dict(ends)
+    for partition, backlog in waiting.items():
+        share = max(1, max_rows * backlog // total)
+        out[partition] = start.get(partition, ends[partition]) + min(backlog, share)
+    return out
 
 
 class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):

@@ -115,17 +115,21 @@ class _Query:
     writer: object
     run: StreamingQuery | None = None
     restarts: int = 0
+    """Failures in a row, without a batch done in between."""
+    retry_at: float | None = None
     done: bool = False
 
 
 class SparkJob:
     """The queries of one pipeline in one SparkSession.
 
-    A query that fails is started again from its checkpoint, up to `MAX_RESTARTS` times
-    (exactly-once makes that safe): on a loaded machine a Python worker of Spark may miss
-    its 10 s start-up deadline, which is not worth stopping the whole job for."""
+    A query that fails is started again from its checkpoint after a pause (exactly-once
+    makes that safe), until it fails `MAX_RESTARTS` times in a row without completing a
+    batch: on a loaded machine a Python worker of Spark may miss its fixed 10 s start-up
+    deadline, which is not worth stopping the whole job for."""
 
-    MAX_RESTARTS = 3
+    MAX_RESTARTS = 5
+    RESTART_PAUSE_S = 5.0
     START_TIMEOUT_S = 60.0
 
     def __init__(
@@ -165,14 +169,14 @@ class SparkJob:
         elif self.options.trigger_interval_s:
             stream = stream.trigger(processingTime=f"{self.options.trigger_interval_s} seconds")
         query.run = stream.start()
-        # Start queries one after the other, each once its first micro-batch is done: every
-        # query starts Python processes for its Kafka source, and many starting at once on
-        # few cores miss Spark's fixed 10 s deadline for a Python worker to connect back.
+        # Start queries one after the other: a query's Kafka source starts a Python process
+        # while the query is "Initializing sources", and many starting at once on few cores
+        # miss Spark's fixed 10 s deadline for a Python worker to connect back.
         deadline = time.monotonic() + self.START_TIMEOUT_S
-        while query.run.isActive and query.run.lastProgress is None:
-            if time.monotonic() > deadline:
+        while query.run.isActive and time.monotonic() < deadline:
+            if query.run.status.get("message") != "Initializing sources":
                 break
-            time.sleep(0.2)
+            time.sleep(0.1)
         _log.info("started Spark query %s (checkpoint %s)", query.name, query.location)
 
     def _committer(
@@ -228,16 +232,19 @@ class SparkJob:
             self._run(query)
 
     def _check(self, query: _Query) -> str | None:
-        """Look at a query that is no longer active: restart it after a failure (while it
-        may), mark it done after success; return the error that ends the job, if any."""
+        """Look at a query that is no longer active: mark it done after success, schedule
+        a restart after a failure (while it may); return the error that ends the job."""
         assert query.run is not None
         error = query.run.exception()
         if error is None:
             query.done = True
             return None
+        if query.run.recentProgress:
+            query.restarts = 0  # it got somewhere: a new failure, not the same one again
         if query.restarts >= self.MAX_RESTARTS:
             return f"Spark query {query.name!r} failed: {_first_lines(str(error))}"
         query.restarts += 1
+        query.retry_at = time.monotonic() + self.RESTART_PAUSE_S * query.restarts
         _log.warning(
             "Spark query %s failed (%s); starting it again from its checkpoint (%d/%d)",
             query.name,
@@ -245,8 +252,13 @@ class SparkJob:
             query.restarts,
             self.MAX_RESTARTS,
         )
-        self._run(query)
         return None
+
+    def _restart_due(self) -> None:
+        for query in self.queries:
+            if query.retry_at is not None and time.monotonic() >= query.retry_at:
+                query.retry_at = None
+                self._run(query)
 
     def wait(self, stop: threading.Event) -> None:
         """Until every query is done (`once`), one fails for good, or `stop` is set."""
@@ -254,8 +266,10 @@ class SparkJob:
         try:
             while not stop.is_set() and failure is None:
                 for query in self.queries:
-                    if query.run is not None and not query.done and not query.run.isActive:
+                    waiting = query.done or query.retry_at is not None
+                    if query.run is not None and not waiting and not query.run.isActive:
                         failure = self._check(query) or failure
+                self._restart_due()
                 if all(q.done for q in self.queries):
                     break
                 if not self.options.once and any(q.done for q in self.queries):
