@@ -74,6 +74,15 @@ def prepare_tables(database_url: str, schemas: list[ViewSchema]) -> None:
                 conn.execute(open_window_index(schema))
 
 
+def replay_without_output(frame: DataFrame, consumer: str, batch_id: int) -> None:
+    """A batch Spark replays whose output is in the store already: run it all the same,
+    writing nothing. Running it is what commits the batch's state (window state, sketches)
+    to Spark's state store; a batch left unrun would lose that state for the batches
+    after it (Spark 4 even refuses: STATE_STORE_COMMIT_VALIDATION_FAILED)."""
+    frame.write.format("noop").mode("overwrite").save()
+    _log.info("%s: batch %d is in the store already; replayed without output", consumer, batch_id)
+
+
 class BatchCommitter:
     """One query's writes: skips batches already in the store, retries transient failures.
     Called from the query's foreachBatch thread only (one connection per query)."""
@@ -139,7 +148,7 @@ class ViewWriter:
 
     def __call__(self, frame: DataFrame, batch_id: int) -> None:
         if batch_id < self.committer.next_batch():
-            _log.info("%s: batch %d is in the store already; skipped", self.plan.name, batch_id)
+            replay_without_output(frame, self.committer.consumer, batch_id)
             return
         if self._log is None:
             self._log = CheckpointLog(frame.sparkSession, self.committer.checkpoint)
@@ -166,9 +175,7 @@ class DeadLetterWriter:
         from pyspark.sql import functions as sf
 
         if batch_id < self.committer.next_batch():
-            _log.info(
-                "%s: batch %d is in the store already; skipped", self.committer.consumer, batch_id
-            )
+            replay_without_output(frame, self.committer.consumer, batch_id)
             return
         bad = sf.col("_problem").isNotNull()
         letter = sf.struct(
