@@ -131,6 +131,7 @@ class SparkJob:
     MAX_RESTARTS = 5
     RESTART_PAUSE_S = 5.0
     START_TIMEOUT_S = 60.0
+    STARTING_AT_ONCE = 2
 
     def __init__(
         self,
@@ -168,16 +169,26 @@ class SparkJob:
             stream = stream.trigger(availableNow=True)
         elif self.options.trigger_interval_s:
             stream = stream.trigger(processingTime=f"{self.options.trigger_interval_s} seconds")
+        self._until_few_initialising()
         query.run = stream.start()
-        # Start queries one after the other: a query's Kafka source starts a Python process
-        # while the query is "Initializing sources", and many starting at once on few cores
-        # miss Spark's fixed 10 s deadline for a Python worker to connect back.
-        deadline = time.monotonic() + self.START_TIMEOUT_S
-        while query.run.isActive and time.monotonic() < deadline:
-            if query.run.status.get("message") != "Initializing sources":
-                break
-            time.sleep(0.1)
         _log.info("started Spark query %s (checkpoint %s)", query.name, query.location)
+
+    def _until_few_initialising(self) -> None:
+        """Wait while `STARTING_AT_ONCE` queries are still starting up. A query's Kafka
+        source starts a Python process while the query is "Initializing sources", and many
+        at once on few cores miss Spark's fixed 10 s deadline for it to connect back."""
+        deadline = time.monotonic() + self.START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            starting = [
+                q
+                for q in self.queries
+                if q.run is not None
+                and q.run.isActive
+                and q.run.status.get("message") == "Initializing sources"
+            ]
+            if len(starting) < self.STARTING_AT_ONCE:
+                return
+            time.sleep(0.1)
 
     def _committer(
         self, schemas: list[ViewSchema], consumer: str, stream: str, location: str
