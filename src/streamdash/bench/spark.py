@@ -17,6 +17,7 @@ through `streamdash spark run` on Spark local[2], in one run.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ from streamdash.store.embedded import EmbeddedPostgres
 from streamdash.testing.kafka_feed import create_topic, produce
 from streamdash.testing.tansu import TansuBroker
 
+_log = logging.getLogger(__name__)
 TOPIC = "logs"  # app_logs' topic in the built-in spec
 PARTITIONS = 3
 POLL_S = 0.005
@@ -270,9 +272,10 @@ def run_spark_benchmark(
             url = _fresh_database(server, "bench_spark")
             spark_s, steady = spark_throughput(broker.bootstrap, url, tmp / "ck-once")
             counted = _counted(url)
-            first_row_s = spark_first_row(
-                broker.bootstrap, _fresh_database(server, "bench_first_row"), tmp / "first"
-            )
+            _log.info(
+                "%d events: embedded %.2f s, Spark --once %.2f s (steady %.0f/s), counted %d",
+                events, embedded_s, spark_s, steady, counted,
+            )  # fmt: skip
         finally:
             server.stop()
     with scratch_dir("spark-live") as tmp, TansuBroker(log=tmp / "tansu.log") as broker:
@@ -280,12 +283,22 @@ def run_spark_benchmark(
         server = EmbeddedPostgres(tmp / "pg")
         server.start()
         try:
+            with TansuBroker(log=tmp / "tansu-first.log") as waiting:
+                # a few events waiting, as the embedded startup benchmark posts one
+                create_topic(waiting.bootstrap, TOPIC, PARTITIONS)
+                produce(waiting.bootstrap, TOPIC, app_logs_lines(1000), "application_id")
+                first_row_s = spark_first_row(
+                    waiting.bootstrap, _fresh_database(server, "first"), tmp / "first"
+                )
+            _log.info("Spark process start -> first row: %.2f s", first_row_s)
             latencies, never = spark_latency(
                 broker.bootstrap, _fresh_database(server, "bench"), tmp / "ck", seconds, rate,
                 interval,
             )  # fmt: skip
         finally:
             server.stop()
+    _log.info("Spark event -> row p50 %.0f ms, p99 %.0f ms", median(latencies),
+              percentile(latencies, 99))  # fmt: skip
     freshness = run_freshness_benchmark(seconds, rate=rate, interval=interval)
     startup = run_startup_benchmark(startup_rounds)
     load += list(psutil.getloadavg())

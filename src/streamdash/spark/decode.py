@@ -167,15 +167,25 @@ def decode(raw: DataFrame, spec: StreamSpec) -> DataFrame:
 
     options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT}
     meta = ["_raw", "_ingest_time", "_offset", "_partition", "_topic"]
+    # `inline(array(struct(...)))` is an optimisation barrier: without it Spark's optimiser
+    # merges the projections and inlines `from_json` into every reference to a field, and
+    # in `_problem`'s CASE branches each inlined copy parses the JSON again (measured: 18
+    # branches, 21k events/s instead of 130k)
     parsed = raw.select(
-        sf.from_json(sf.col("value").cast("string"), schema_ddl(spec.schema_), options).alias(
-            "_sd_event"
-        ),
-        sf.col("value").alias(RAW),
-        sf.col("timestamp").alias("_ingest_time"),
-        sf.col("offset").alias("_offset"),
-        sf.col("partition").alias("_partition"),
-        sf.col("topic").alias("_topic"),
+        sf.inline(
+            sf.array(
+                sf.struct(
+                    sf.from_json(
+                        sf.col("value").cast("string"), schema_ddl(spec.schema_), options
+                    ).alias("_sd_event"),
+                    sf.col("value").alias(RAW),
+                    sf.col("timestamp").alias("_ingest_time"),
+                    sf.col("offset").alias("_offset"),
+                    sf.col("partition").alias("_partition"),
+                    sf.col("topic").alias("_topic"),
+                )
+            )
+        )
     ).select("_sd_event.*", *meta)
     timed = parsed.withColumn("_t", sf.expr(event_time_sql(spec)))
     checked = timed.withColumn("_problem", sf.expr(problem_sql(spec)))

@@ -1,8 +1,9 @@
 """Kafka as a Spark 4 Python data source (`format("streamdash_kafka")`), on confluent-kafka.
 
 Used where Spark's own Kafka connector is not on the classpath (it is a Maven package, and
-Maven cannot be reached everywhere); it gives the same columns as `format("kafka")`:
-`key`, `value` (binary), `topic`, `partition`, `offset`, `timestamp`.
+Maven cannot be reached everywhere); it gives the columns of `format("kafka")` that
+streamdash reads: `value` (binary), `topic`, `partition`, `offset`, `timestamp` (message
+keys only place events in partitions; nothing reads them, so they are not transferred).
 
 - Offsets are `{"topic": T, "partitions": {"0": next offset, ...}}`, kept by Spark in the
   query's checkpoint (its offset log), so a restarted query re-reads exactly the ranges of
@@ -24,10 +25,12 @@ Maven cannot be reached everywhere); it gives the same columns as `format("kafka
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
 from pyspark.sql.streaming.datasource import (
@@ -40,10 +43,9 @@ from pyspark.sql.types import StructType
 from typing_extensions import override
 
 SOURCE_NAME = "streamdash_kafka"
-SCHEMA = "key binary, value binary, topic string, partition int, offset bigint, timestamp timestamp"
+SCHEMA = "value binary, topic string, partition int, offset bigint, timestamp timestamp"
 ARROW_SCHEMA = pa.schema(
     [
-        ("key", pa.binary()),
         ("value", pa.binary()),
         ("topic", pa.string()),
         ("partition", pa.int32()),
@@ -52,6 +54,7 @@ ARROW_SCHEMA = pa.schema(
     ]
 )
 ROWS_PER_ARROW_BATCH = 20_000
+"""Messages asked for per `consume` call, and so at most per record batch."""
 Offsets = dict[int, int]
 
 
@@ -110,11 +113,11 @@ def _check(message: Any, topic: str) -> bool:
 
 
 def read_range(options: dict[str, str], part: KafkaRange) -> Iterator[pa.RecordBatch]:
-    """The messages of one range as Arrow record batches, in offset order."""
+    """The messages of one range as Arrow record batches, in offset order: one batch per
+    `consume` call, built column by column (no Python object per row survives it)."""
     from confluent_kafka import TopicPartition
 
     consumer = _new_consumer(options)
-    columns: dict[str, list[Any]] = {name: [] for name in ARROW_SCHEMA.names}
     try:
         consumer.assign([TopicPartition(part.topic, part.partition, part.start)])
         position = part.start
@@ -130,41 +133,35 @@ def read_range(options: dict[str, str], part: KafkaRange) -> Iterator[pa.RecordB
                     f"Kafka sent nothing for {_timeout_s(options):.0f} s while reading "
                     f"{part.topic}[{part.partition}] offsets {position}..{part.end}"
                 )
-            for message in messages:
-                if not _check(message, part.topic):
-                    # the partition's end: done if it is ours (offsets without a message
-                    # there, such as transaction markers, are skipped by the broker)
-                    position = max(position, min(message.offset(), part.end))
-                    continue
-                offset = message.offset()
-                if offset >= part.end:
-                    position = part.end
-                    break
-                if offset >= position:
-                    _append(columns, message)
-                    position = offset + 1
-            if len(columns["offset"]) >= ROWS_PER_ARROW_BATCH:
-                yield _record_batch(columns)
-        if columns["offset"]:
-            yield _record_batch(columns)
+            data = [m for m in messages if m.error() is None]
+            if len(data) < len(messages):
+                for message in messages:
+                    if message.error() is not None and not _check(message, part.topic):
+                        # the partition's end: done if it is ours (offsets without a message,
+                        # such as transaction markers, are never delivered)
+                        position = max(position, min(message.offset(), part.end))
+            offsets = [m.offset() for m in data]
+            keep = bisect.bisect_left(offsets, part.end)  # offsets only grow in a partition
+            if keep:
+                yield _record_batch(part, data[:keep], offsets[:keep])
+                position = max(position, offsets[keep - 1] + 1)
+            if keep < len(offsets):
+                position = part.end
     finally:
         consumer.close()
 
 
-def _append(columns: dict[str, list[Any]], message: Any) -> None:
-    kind, millis = message.timestamp()
-    columns["key"].append(message.key())
-    columns["value"].append(message.value())
-    columns["topic"].append(message.topic())
-    columns["partition"].append(message.partition())
-    columns["offset"].append(message.offset())
-    columns["timestamp"].append(millis * 1000 if kind else None)
-
-
-def _record_batch(columns: dict[str, list[Any]]) -> pa.RecordBatch:
-    arrays = [pa.array(columns[f.name], f.type) for f in ARROW_SCHEMA]
-    for values in columns.values():
-        values.clear()
+def _record_batch(part: KafkaRange, messages: list[Any], offsets: list[int]) -> pa.RecordBatch:
+    count = len(messages)
+    stamps = [m.timestamp() for m in messages]
+    millis = pa.array([ms if kind else None for kind, ms in stamps], pa.int64())
+    arrays = [
+        pa.array([m.value() for m in messages], pa.binary()),
+        pa.array([part.topic] * count, pa.string()),
+        pa.array(np.full(count, part.partition, dtype=np.int32)),
+        pa.array(offsets, pa.int64()),
+        millis.cast(pa.timestamp("ms", tz="UTC")).cast(pa.timestamp("us", tz="UTC")),
+    ]
     return pa.RecordBatch.from_arrays(arrays, schema=ARROW_SCHEMA)
 
 

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 KafkaReader = Literal["auto", "connector", "python"]
 CONNECTOR_CLASS = "org.apache.spark.sql.kafka010.KafkaSourceProvider"
+COLUMNS = ("value", "topic", "partition", "offset", "timestamp")
 
 
 def connector_available(spark: SparkSession) -> bool:
@@ -45,8 +46,7 @@ def kafka_frame(
     topic: str,
     max_events_per_batch: int | None = None,
 ) -> DataFrame:
-    """The streaming DataFrame of a topic's messages (key, value, topic, partition, offset,
-    timestamp)."""
+    """The streaming DataFrame of a topic's messages: COLUMNS."""
     if reader == "connector":
         stream = (
             spark.readStream.format("kafka")
@@ -56,7 +56,7 @@ def kafka_frame(
         )
         if max_events_per_batch:
             stream = stream.option("maxOffsetsPerTrigger", str(max_events_per_batch))
-        return stream.load()
+        return stream.load().select(*COLUMNS)
     from streamdash.spark.kafka_source import SOURCE_NAME
 
     stream = spark.readStream.format(SOURCE_NAME).option("bootstrap", bootstrap)
