@@ -202,7 +202,9 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
 
     def _probe(self) -> Any:
         if self._consumer is None:
-            self._consumer = _new_consumer(self.options)
+            # a short fetch wait: at a partition's end the broker answers (and the client
+            # reports the end) after this long, and every micro-batch waits for it
+            self._consumer = _new_consumer({**self.options, "kafka.fetch.wait.max.ms": "5"})
         return self._consumer
 
     def _partitions(self) -> list[int]:
@@ -236,7 +238,7 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         pending = set(starts)
         deadline = time.monotonic() + _timeout_s(self.options)
         while pending:
-            for message in consumer.consume(10_000, timeout=0.1):
+            for message in consumer.consume(10_000, timeout=0.01):
                 partition = message.partition()
                 if _check(message, self.topic):
                     ends[partition] = max(ends[partition], message.offset() + 1)
