@@ -25,6 +25,7 @@ ENV_JDBC_JAR = "STREAMDASH_JDBC_JAR"
 DEBIAN_JDBC_JAR = Path("/usr/share/java/postgresql.jar")
 """Where Debian's `libpostgresql-jdbc-java` installs the PostgreSQL JDBC driver."""
 DEFAULT_MASTER = "local[2]"
+LOCAL_DRIVER_MEMORY = "3g"
 _LOCAL = re.compile(r"^local(\[(\d+|\*)(,\d+)?\])?$")
 
 
@@ -67,6 +68,9 @@ def session_conf(master: str, ui: bool = True) -> dict[str, str]:
     if cores is not None:
         conf["spark.sql.shuffle.partitions"] = str(cores)
         conf["spark.default.parallelism"] = str(cores)
+        # driver and executors share one JVM on a local master: Spark's 1 GiB default
+        # heap runs out with the state of a dozen streaming queries (the built-in specs)
+        conf["spark.driver.memory"] = LOCAL_DRIVER_MEMORY
     jar = jdbc_jar()
     if jar is not None:
         conf["spark.jars"] = str(jar)
