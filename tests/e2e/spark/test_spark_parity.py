@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import psycopg
+import pytest
 from spark_support import (
     FLUSH_AHEAD_US,
     MINUTE,
@@ -48,6 +49,8 @@ PLAN = {
 }
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # 17 streaming queries on two cores: minutes when the machine is busy
 def test_every_builtin_view_equals_the_embedded_engine(
     spark_session: SparkSession, kafka_broker: TansuBroker, pg_db: str, tmp_path: Path
 ) -> None:
