@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test lint typecheck bench clean system-deps
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
 	$(PY) -m pip install --quiet -e '.[dev,kafka,spark]'
@@ -23,7 +23,7 @@ demo: $(STAMP)
 # for the InfluxDB sink's tests (the tests start the server), the PostgreSQL JDBC jar for
 # Spark (Java 17 is on these machines).
 DEBIAN_TEST_PACKAGES := chromium:chromium influxdb:influxd \
-	libpostgresql-jdbc-java:/usr/share/java/postgresql.jar
+	libpostgresql-jdbc-java:/usr/share/java/postgresql.jar openjdk-17-jre-headless:java
 system-deps:
 	@missing=""; for entry in $(DEBIAN_TEST_PACKAGES); do \
 	  need="$${entry#*:}"; \

@@ -27,6 +27,10 @@ dead_letters_app = typer.Typer(no_args_is_help=True, help="Inspect and replay re
 app.add_typer(dead_letters_app, name="dead-letters")
 grafana_app = typer.Typer(no_args_is_help=True, help="Grafana provisioning files.")
 app.add_typer(grafana_app, name="grafana")
+spark_app = typer.Typer(
+    no_args_is_help=True, help="The same spec on Spark Structured Streaming (docs/spark.md)."
+)
+app.add_typer(spark_app, name="spark")
 console = Console()
 # soft_wrap: an error message stays one line (greppable, copyable) whatever the terminal width
 err_console = Console(stderr=True, soft_wrap=True)
@@ -93,9 +97,20 @@ def _check_reason(reason: str | None) -> None:
 
 
 @app.command()
-def check(spec: Annotated[Path, typer.Argument(help="Pipeline spec to validate.")]) -> None:
+def check(
+    spec: Annotated[Path, typer.Argument(help="Pipeline spec to validate.")],
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="duckdb (the embedded engine) or spark: also report what Spark cannot run."
+        ),
+    ] = "duckdb",
+) -> None:
     """Validate a spec and report every error with its YAML path (no I/O beyond reading it)."""
     from streamdash.spec.loader import load_pipeline
+
+    if engine not in ("duckdb", "spark"):
+        raise _fail(f"--engine {engine!r} is unknown; expected duckdb or spark")
 
     if spec.is_dir():
         raise _fail(f"{spec}: is a directory; expected a pipeline spec (YAML file)")
@@ -110,11 +125,29 @@ def check(spec: Annotated[Path, typer.Argument(help="Pipeline spec to validate."
         raise typer.Exit(code=1) from None
     except OSError as err:
         raise _fail(f"{spec}: cannot read: {err.strerror or err}") from None
+    if engine == "spark":
+        _check_spark(spec, pipeline)
     console.print(
         f"[green]{escape(str(spec))}: OK[/] — {len(pipeline.streams)} stream(s), "
         f"{len(pipeline.views)} view(s), {len(pipeline.tables)} table(s)",
         soft_wrap=True,
     )
+
+
+def _check_spark(spec: Path, pipeline: Pipeline) -> None:
+    """Print what Spark cannot run (exit 1) and what it runs differently (notes)."""
+    from streamdash.spark.check import spark_notes, spark_problems
+
+    problems = spark_problems(pipeline)
+    if problems:
+        err_console.print(
+            f"[red]{escape(str(spec))}: {len(problems)} part(s) cannot run on Spark[/]"
+        )
+        for path, message in problems:
+            err_console.print(f"  [bold]{escape(path)}[/]: {escape(message)}")
+        raise typer.Exit(code=1)
+    for path, message in spark_notes(pipeline):
+        console.print(f"  note: [bold]{escape(path)}[/]: {escape(message)}", soft_wrap=True)
 
 
 @app.command()
@@ -410,7 +443,10 @@ def bench(
     events: Annotated[int, typer.Option(help="Events in the engine benchmark.")] = 1_000_000,
     only: Annotated[
         str | None,
-        typer.Option(help="Comma-separated: engine, ingest, freshness, startup, memory, kafka."),
+        typer.Option(
+            help="Comma-separated: engine, ingest, freshness, startup, memory, kafka (the "
+            "default: all six), spark (Spark local[2] against the embedded engine)."
+        ),
     ] = None,
     minutes: Annotated[float, typer.Option(help="Duration of the memory benchmark.")] = 10.0,
     json: Annotated[Path | None, typer.Option(help="Also write the results here (JSON).")] = None,
@@ -441,6 +477,15 @@ def _register_report() -> None:
 
 
 _register_report()
+
+
+def _register_spark() -> None:
+    from streamdash.spark.command import register
+
+    register(spark_app)
+
+
+_register_spark()
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ engine checkpoint in ONE transaction — that is what makes results exactly-once
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -110,3 +111,10 @@ class CommitBatch:
     (event time, epoch us) and `_offset` (log offset)."""
     partials: list[PartialState] = field(default_factory=list)
     """Partial states of the views whose `ViewState.export_partials` is set."""
+    final_until: dict[str, int] = field(default_factory=dict)
+    """view -> watermark (epoch us): its rows with `window_end` at or before it become final.
+    For engines that finalise windows without emitting them again (Spark's update mode)."""
+    token: uuid.UUID | None = None
+    """The batch's identity, if the caller has one that survives a restart (e.g. derived from
+    Spark's batch id): a batch whose token is the consumer's last committed one is skipped.
+    None: the sink makes one per batch object (retries of the same object are detected)."""

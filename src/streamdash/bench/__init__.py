@@ -15,16 +15,18 @@ from rich.console import Console
 
 from streamdash.bench.report import BenchResult, Measure, render, write_json
 
-BENCHMARKS = ("engine", "ingest", "freshness", "startup", "memory", "kafka")
+DEFAULT_BENCHMARKS = ("engine", "ingest", "freshness", "startup", "memory", "kafka")
+BENCHMARKS = (*DEFAULT_BENCHMARKS, "spark")
+"""`spark` (the [spark] extra, a JVM, minutes) runs only when asked for by name."""
 _ALIASES = {"start": "startup"}
 
 __all__ = ["BENCHMARKS", "BenchResult", "Measure", "run_benchmarks", "select"]
 
 
 def select(only: str | None) -> list[str]:
-    """Benchmark names from `--only` (comma-separated); all of them when None."""
+    """Benchmark names from `--only` (comma-separated); the default ones when None."""
     if not only:
-        return list(BENCHMARKS)
+        return list(DEFAULT_BENCHMARKS)
     names = [_ALIASES.get(n.strip(), n.strip()) for n in only.split(",") if n.strip()]
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
@@ -59,6 +61,7 @@ def run_benchmarks(
     from streamdash.bench.freshness import run_freshness_benchmark
     from streamdash.bench.ingest import run_ingest_benchmark
     from streamdash.bench.memory import run_memory_benchmark
+    from streamdash.bench.spark import run_spark_benchmark
     from streamdash.bench.startup import run_startup_benchmark
 
     console = console or Console()
@@ -69,6 +72,7 @@ def run_benchmarks(
         "startup": lambda: run_startup_benchmark(),
         "memory": lambda: run_memory_benchmark(minutes * 60),
         "kafka": lambda: _kafka(events),
+        "spark": lambda: run_spark_benchmark(events, seconds=seconds),
     }
     results: list[BenchResult] = []
     for name in select(only):

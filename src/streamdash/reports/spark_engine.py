@@ -11,15 +11,12 @@ UTC, as in DuckDB) with as many shuffle partitions as local cores.
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pyarrow as pa
-from psycopg.conninfo import conninfo_to_dict
 
 from streamdash.errors import MissingExtra
 from streamdash.reports.definitions import TableRequest
@@ -31,73 +28,44 @@ from streamdash.store.connection import connect, describe, first_line
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-ENV_JDBC_JAR = "STREAMDASH_JDBC_JAR"
-DEBIAN_JDBC_JAR = Path("/usr/share/java/postgresql.jar")
-"""Debian's `libpostgresql-jdbc-java` (no Maven Central here to fetch the driver from)."""
 MASTER = "local[2]"
+_QUIET = {
+    "spark.log.level": "ERROR",
+    # local mode needs no network: the driver stays on loopback (and skips the hostname
+    # lookup that warns on every start)
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+}
 
 
 def jdbc_jar() -> Path:
-    """The PostgreSQL JDBC driver: $STREAMDASH_JDBC_JAR, else Debian's; ReportError if none."""
-    given = os.environ.get(ENV_JDBC_JAR)
-    jar = Path(given) if given else DEBIAN_JDBC_JAR
-    if not jar.is_file():
+    """The PostgreSQL JDBC driver (`spark.session.jdbc_jar`); ReportError if there is none."""
+    from streamdash.spark.session import DEBIAN_JDBC_JAR, ENV_JDBC_JAR
+    from streamdash.spark.session import jdbc_jar as find_jar
+
+    jar = find_jar()
+    if jar is None or not jar.is_file():
         raise ReportError(
-            f"the PostgreSQL JDBC driver {jar} is missing: install Debian's "
-            f"libpostgresql-jdbc-java, or set {ENV_JDBC_JAR} to the driver's jar"
+            f"the PostgreSQL JDBC driver {jar or DEBIAN_JDBC_JAR} is missing: install "
+            f"Debian's libpostgresql-jdbc-java, or set {ENV_JDBC_JAR} to the driver's jar"
         )
     return jar
 
 
-def jdbc_options(database_url: str) -> dict[str, str]:
-    """Spark's JDBC options for a libpq URL or conninfo (password as an option, never in
-    the JDBC URL that Spark may log)."""
-    params = conninfo_to_dict(database_url)
-    host = str(params.get("host") or "localhost")
-    port = str(params.get("port") or "5432")
-    options = {
-        "url": f"jdbc:postgresql://{host}:{port}/{params.get('dbname') or 'postgres'}",
-        "driver": "org.postgresql.Driver",
-        "user": str(params.get("user") or os.environ.get("USER", "postgres")),
-    }
-    if params.get("password"):
-        options["password"] = str(params["password"])
-    if params.get("sslmode"):
-        options["sslmode"] = str(params["sslmode"])
-    return options
-
-
 def _session() -> SparkSession:
+    """The streaming runner's session (UTC, shuffle partitions = local cores, the JDBC
+    driver on the classpath), without its UI and quieter."""
     try:
-        from pyspark.sql import SparkSession
+        from streamdash.spark.session import build_session
     except ImportError:
         raise MissingExtra("pyspark (for --engine spark)", "spark") from None
-    builder: Any = SparkSession.builder
-    conf = {
-        "spark.jars": str(jdbc_jar()),
-        "spark.sql.session.timeZone": "UTC",
-        "spark.sql.shuffle.partitions": "2",
-        "spark.default.parallelism": "2",
-        "spark.ui.enabled": "false",
-        "spark.ui.showConsoleProgress": "false",
-        "spark.log.level": "ERROR",
-        # local mode needs no network: the driver stays on loopback (and skips the hostname
-        # lookup that warns on every start)
-        "spark.driver.host": "127.0.0.1",
-        "spark.driver.bindAddress": "127.0.0.1",
-        # Python workers (none are needed by SQL, but a UDF would) run this interpreter
-        "spark.pyspark.python": sys.executable,
-        "spark.pyspark.driver.python": sys.executable,
-    }
-    for key, value in conf.items():
-        builder = builder.config(key, value)
+    jdbc_jar()
     try:
-        session: SparkSession = builder.master(MASTER).appName("streamdash-report").getOrCreate()
+        return build_session(MASTER, app_name="streamdash-report", conf=_QUIET, ui=False)
     except _spark_errors() as err:
         raise ReportError(
             f"Spark did not start (it needs Java 17 on PATH): {_reason(err)}"
         ) from err
-    return session
 
 
 def _spark_errors() -> tuple[type[Exception], ...]:
@@ -123,6 +91,8 @@ class SparkEngine:
     def __init__(self, database_url: str, period: Period) -> None:
         self.database_url = database_url
         self.period = period
+        from streamdash.spark.tables import jdbc_options
+
         self._jdbc = jdbc_options(database_url)
         self._spark = _session()
         self._loaded: dict[str, TableRequest] = {}

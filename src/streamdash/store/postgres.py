@@ -21,7 +21,7 @@ from streamdash.store.schema import (
     create_or_check,
     upgrade_internal_tables,
 )
-from streamdash.store.upsert import BatchRejected, write_update
+from streamdash.store.upsert import BatchRejected, mark_final, write_update
 
 _DDL_LOCK = "streamdash_ddl"
 
@@ -116,12 +116,13 @@ class PostgresSink:
         the same transaction after the batch is written (and before the commit): the Kafka
         workers fence stale owners and merge partitions' partial states there."""
         unknown = sorted({u.view for u in batch.updates} - self._schemas.keys())
+        unknown += sorted(batch.final_until.keys() - self._schemas.keys())
         if unknown:
             raise BatchRejected(
                 f"updates for views {unknown} that were not opened; expected one of "
                 f"{sorted(self._schemas)} (call open() with every view's schema first)"
             )
-        token = self._token(consumer, batch)
+        token = batch.token or self._token(consumer, batch)
         conn = self._connection()
         try:
             with conn.transaction(), conn.cursor() as cur:
@@ -129,6 +130,8 @@ class PostgresSink:
                     return
                 for update in batch.updates:
                     write_update(cur, self._schemas[update.view], update)
+                for view, watermark in batch.final_until.items():
+                    mark_final(cur, self._schemas[view], watermark)
                 progress.write_dead_letters(cur, batch.dead_letters)
                 progress.add_counters(cur, batch.counters)
                 progress.save_offsets(cur, consumer, batch.offsets, batch.watermarks)

@@ -6,6 +6,7 @@ cheap; Arrow is encoded to binary COPY by `pgbinary` (numpy), no Python object p
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pyarrow as pa
@@ -17,6 +18,7 @@ from streamdash.store import pgbinary
 from streamdash.store.schema import UPDATED_AT, pg_type
 
 _ORDER = "_sd_order"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class BatchRejected(Fatal):
@@ -150,3 +152,18 @@ def write_update(
         _delete(cur, schema, update.deleted)
     if rows.num_rows:
         _upsert(cur, schema, rows)
+
+
+def mark_final(
+    cur: psycopg.Cursor[tuple[object, ...]], schema: ViewSchema, watermark_us: int
+) -> None:
+    """Flag the windows that ended at or before `watermark_us` final (running views have no
+    windows: nothing to do). Rows already final are not rewritten."""
+    if not schema.windowed:
+        return
+    cur.execute(
+        sql.SQL(
+            "UPDATE {} SET final = true, {} = now() WHERE window_end <= %s AND NOT final"
+        ).format(sql.Identifier(schema.table), sql.Identifier(UPDATED_AT)),
+        (_EPOCH + timedelta(microseconds=watermark_us),),
+    )

@@ -21,7 +21,8 @@ from streamdash.reports.build import Report
 from streamdash.reports.campaigns import CAMPAIGNS
 from streamdash.reports.definitions import ReportDefinition, bucket_expression
 from streamdash.reports.duckdb_engine import DuckDBEngine
-from streamdash.reports.spark_engine import DEBIAN_JDBC_JAR, SparkEngine
+from streamdash.reports.spark_engine import SparkEngine
+from streamdash.spark.session import DEBIAN_JDBC_JAR
 
 pytest.importorskip("pyspark", reason="the [spark] extra is not installed (make test installs it)")
 pytestmark = [

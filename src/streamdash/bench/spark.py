@@ -1,0 +1,323 @@
+"""Spark benchmark: the same app_logs events and spec through the embedded engine and
+through `streamdash spark run` on Spark local[2], in one run.
+
+- throughput: N events in Kafka (tansu, 3 partitions) -> Spark `--once` -> PostgreSQL,
+  timed from the first query's start to the last one's end (the session is up already);
+  next to it, in the same run: the embedded engine over the same events in its log
+  (`engine.consume_all`), bare confluent-kafka consume + msgspec decode of the topic, and
+  msgspec decode alone;
+- event -> row latency at 20k events/s: a producer sends 1000 events every 50 ms (event
+  times = now) while the job runs; a batch is visible once `sum(request_count)` in
+  PostgreSQL reaches the events sent up to it. The embedded engine's figure is the
+  freshness benchmark (HTTP post -> visible) run in the same session;
+- process start -> first row: `streamdash spark run` launched with events waiting in Kafka
+  and a running database, until the first row is readable; the embedded engine's is the
+  startup benchmark (`streamdash run`, cold and warm).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import msgspec
+import psutil
+import psycopg
+
+from streamdash.bench.engine import consume_all, write_log
+from streamdash.bench.freshness import run_freshness_benchmark
+from streamdash.bench.processes import bench_env, spawn, stop
+from streamdash.bench.report import Measure
+from streamdash.bench.startup import run_startup_benchmark
+from streamdash.bench.workload import (
+    STREAM,
+    VIEW,
+    app_logs_lines,
+    median,
+    msgspec_decode_rate,
+    percentile,
+    scratch_dir,
+)
+from streamdash.spec.loader import load_builtin
+from streamdash.store.embedded import EmbeddedPostgres
+from streamdash.testing.kafka_feed import create_topic, produce
+from streamdash.testing.tansu import TansuBroker
+
+_log = logging.getLogger(__name__)
+TOPIC = "logs"  # app_logs' topic in the built-in spec
+PARTITIONS = 3
+POLL_S = 0.005
+
+
+@dataclass
+class SparkBenchResult:
+    events: int
+    spark_events_per_s: float
+    spark_seconds: float
+    spark_steady_events_per_s: float
+    """Input rows / trigger time of the view query's batches (Spark's own progress)."""
+    embedded_events_per_s: float
+    kafka_decode_events_per_s: float
+    msgspec_decode_events_per_s: float
+    spark_counted: int
+    """sum(request_count) after the Spark run: must equal `events`."""
+    spark_latency_p50_ms: float
+    spark_latency_p99_ms: float
+    spark_never_visible: int
+    embedded_latency_p50_ms: float
+    embedded_latency_p99_ms: float
+    spark_first_row_s: float
+    embedded_cold_first_row_s: float
+    embedded_warm_first_row_s: float
+    load_average: list[float] = field(default_factory=list)
+
+    def measures(self) -> list[Measure]:
+        spark_rate = self.spark_events_per_s
+        return [
+            Measure("spark", "Spark --once: Kafka -> PostgreSQL", spark_rate, "events/s",
+                    self.embedded_events_per_s, "embedded log -> PostgreSQL"),
+            Measure("spark", "Spark steady (its progress)", self.spark_steady_events_per_s,
+                    "events/s", self.kafka_decode_events_per_s, "Kafka consume + msgspec"),
+            Measure("spark", "embedded log -> PostgreSQL", self.embedded_events_per_s,
+                    "events/s", spark_rate, "Spark --once", ">= 10x Spark",
+                    self.embedded_events_per_s >= 10 * spark_rate),
+            Measure("spark", "Spark event -> row p50", self.spark_latency_p50_ms, "ms",
+                    self.embedded_latency_p50_ms, "embedded post -> visible"),
+            Measure("spark", "Spark event -> row p99", self.spark_latency_p99_ms, "ms",
+                    self.embedded_latency_p99_ms, "embedded post -> visible", "<= 914 ms",
+                    self.spark_latency_p99_ms <= 914.0 and self.spark_never_visible == 0),
+            Measure("spark", "Spark process start -> first row", self.spark_first_row_s, "s",
+                    self.embedded_warm_first_row_s, "embedded warm start", "<= 8.7 s",
+                    self.spark_first_row_s <= 8.7),
+        ]  # fmt: skip
+
+
+def kafka_decode_rate(bootstrap: str, topic: str) -> float:
+    """Events/s of one confluent-kafka consumer reading the whole topic and decoding each
+    value with msgspec (the peers' baseline in docs/environment.md)."""
+    from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "bench", "enable.partition.eof": True}
+    )
+    decode = msgspec.json.Decoder().decode
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
+    pending = set(range(PARTITIONS))
+    count = 0
+    started = time.perf_counter()
+    while pending:
+        for message in consumer.consume(10_000, timeout=0.5):
+            error = message.error()
+            if error is None:
+                decode(message.value() or b"")
+                count += 1
+            elif error.code() == KafkaError._PARTITION_EOF:
+                pending.discard(message.partition())
+    elapsed = time.perf_counter() - started
+    consumer.close()
+    return count / elapsed
+
+
+def _counted(url: str) -> int:
+    with psycopg.connect(url, autocommit=True) as conn:
+        try:
+            row = conn.execute(f"SELECT coalesce(sum(request_count), 0) FROM {VIEW}").fetchone()
+        except psycopg.errors.UndefinedTable:
+            return 0
+    return int(row[0]) if row else 0
+
+
+def _fresh_database(server: EmbeddedPostgres, name: str) -> str:
+    with psycopg.connect(server.url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return server.url_for(name)
+
+
+def spark_throughput(bootstrap: str, url: str, checkpoint: Path) -> tuple[float, float]:
+    """(seconds of the --once run, steady events/s from Spark's progress)."""
+    from streamdash.spark.runner import SparkJob, SparkRunOptions
+
+    job = SparkJob(
+        load_builtin(STREAM), url, SparkRunOptions(bootstrap, str(checkpoint), once=True)
+    )
+    started = time.perf_counter()
+    job.start()
+    job.wait(threading.Event())
+    elapsed = time.perf_counter() - started
+    rows = trigger_ms = 0.0
+    for query in job.queries:
+        if query.name == VIEW and query.run is not None:
+            for progress in query.run.recentProgress:
+                rows += progress["numInputRows"]
+                trigger_ms += progress["durationMs"].get("triggerExecution", 0)
+    return elapsed, rows / (trigger_ms / 1000) if trigger_ms else float("nan")
+
+
+@dataclass
+class _Sent:
+    at: float
+    total: int
+
+
+def spark_latency(
+    bootstrap: str, url: str, checkpoint: Path, seconds: float, rate: float, interval: float
+) -> tuple[list[float], int]:
+    """(latencies in ms, batches never visible) of events produced at `rate` while the
+    Spark job runs continuously."""
+    from confluent_kafka import Producer
+
+    from streamdash.spark.runner import SparkJob, SparkRunOptions
+
+    job = SparkJob(load_builtin(STREAM), url, SparkRunOptions(bootstrap, str(checkpoint)))
+    job.start()
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 1})
+    per_batch = max(1, round(rate * interval))
+    sent: list[_Sent] = []
+    seen: list[tuple[float, int]] = []
+    done = threading.Event()
+
+    def poll() -> None:
+        with psycopg.connect(url, autocommit=True) as conn:
+            query = f"SELECT coalesce(sum(request_count), 0) FROM {VIEW}"
+            while not done.is_set():
+                row = conn.execute(query).fetchone()
+                value = int(row[0]) if row else 0
+                if not seen or value > seen[-1][1]:
+                    seen.append((time.monotonic(), value))
+                done.wait(POLL_S)
+
+    base = _counted(url)
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    try:
+        t0 = time.monotonic()
+        wall0_us = time.time_ns() // 1000
+        for i in range(max(1, round(seconds / interval))):
+            lines = app_logs_lines(per_batch, seed=i, start_us=wall0_us + int(i * interval * 1e6))
+            delay = t0 + i * interval - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            at = time.monotonic()
+            for line in lines:
+                producer.produce(TOPIC, line)
+            producer.poll(0)
+            sent.append(_Sent(at, base + (i + 1) * per_batch))
+        producer.flush(30)
+        deadline = time.monotonic() + 60
+        while (not seen or seen[-1][1] < sent[-1].total) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        done.set()
+        poller.join()
+        job.stop()
+    latencies: list[float] = []
+    never = 0
+    for batch in sent:
+        visible = next((t for t, value in seen if value >= batch.total), None)
+        if visible is None:
+            never += 1
+        else:
+            latencies.append((visible - batch.at) * 1000)
+    return latencies, never
+
+
+def spark_first_row(bootstrap: str, url: str, data_dir: Path, timeout: float = 120.0) -> float:
+    """Seconds from launching `streamdash spark run` to the first row in PostgreSQL."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    spec = resources.files("streamdash.spec").joinpath(f"builtin/{STREAM}.yaml")
+    launched = time.monotonic()
+    process = spawn(
+        [
+            "spark", "run", str(spec), "--kafka", bootstrap, "--checkpoint",
+            str(data_dir / "ck"), "--data-dir", str(data_dir), "--no-ui",
+        ],
+        bench_env(data_dir, url),
+        data_dir / "spark-run.log",
+    )  # fmt: skip
+    try:
+        while _counted(url) == 0:
+            if process.poll() is not None or time.monotonic() > launched + timeout:
+                raise RuntimeError(f"streamdash spark run wrote no row: see {data_dir}")
+            time.sleep(0.02)
+        return time.monotonic() - launched
+    finally:
+        stop(process)
+
+
+def run_spark_benchmark(
+    events: int = 1_000_000,
+    *,
+    seconds: float = 30.0,
+    rate: float = 20_000.0,
+    interval: float = 0.05,
+    startup_rounds: int = 1,
+) -> SparkBenchResult:
+    load = list(psutil.getloadavg())
+    lines = app_logs_lines(events)
+    decode_rate = msgspec_decode_rate(lines)
+    with scratch_dir("spark") as tmp, TansuBroker(log=tmp / "tansu.log") as broker:
+        create_topic(broker.bootstrap, TOPIC, PARTITIONS)
+        produce(broker.bootstrap, TOPIC, lines, "application_id")
+        kafka_rate = kafka_decode_rate(broker.bootstrap, TOPIC)
+        server = EmbeddedPostgres(tmp / "pg")
+        server.start()
+        try:
+            log = write_log(tmp / "log", lines, 10_000)
+            embedded_s = consume_all(log, _fresh_database(server, "bench_embedded"), events)
+            log.close()
+            url = _fresh_database(server, "bench_spark")
+            spark_s, steady = spark_throughput(broker.bootstrap, url, tmp / "ck-once")
+            counted = _counted(url)
+            _log.info(
+                "%d events: embedded %.2f s, Spark --once %.2f s (steady %.0f/s), counted %d",
+                events, embedded_s, spark_s, steady, counted,
+            )  # fmt: skip
+        finally:
+            server.stop()
+    with scratch_dir("spark-live") as tmp, TansuBroker(log=tmp / "tansu.log") as broker:
+        create_topic(broker.bootstrap, TOPIC, PARTITIONS)
+        server = EmbeddedPostgres(tmp / "pg")
+        server.start()
+        try:
+            with TansuBroker(log=tmp / "tansu-first.log") as waiting:
+                # a few events waiting, as the embedded startup benchmark posts one
+                create_topic(waiting.bootstrap, TOPIC, PARTITIONS)
+                produce(waiting.bootstrap, TOPIC, app_logs_lines(1000), "application_id")
+                first_row_s = spark_first_row(
+                    waiting.bootstrap, _fresh_database(server, "first"), tmp / "first"
+                )
+            _log.info("Spark process start -> first row: %.2f s", first_row_s)
+            latencies, never = spark_latency(
+                broker.bootstrap, _fresh_database(server, "bench"), tmp / "ck", seconds, rate,
+                interval,
+            )  # fmt: skip
+        finally:
+            server.stop()
+    _log.info("Spark event -> row p50 %.0f ms, p99 %.0f ms", median(latencies),
+              percentile(latencies, 99))  # fmt: skip
+    freshness = run_freshness_benchmark(seconds, rate=rate, interval=interval)
+    startup = run_startup_benchmark(startup_rounds)
+    load += list(psutil.getloadavg())
+    return SparkBenchResult(
+        events=events,
+        spark_events_per_s=events / spark_s,
+        spark_seconds=spark_s,
+        spark_steady_events_per_s=steady,
+        embedded_events_per_s=events / embedded_s,
+        kafka_decode_events_per_s=kafka_rate,
+        msgspec_decode_events_per_s=decode_rate,
+        spark_counted=counted,
+        spark_latency_p50_ms=median(latencies),
+        spark_latency_p99_ms=percentile(latencies, 99),
+        spark_never_visible=never,
+        embedded_latency_p50_ms=freshness.visible_p50_ms,
+        embedded_latency_p99_ms=freshness.visible_p99_ms,
+        spark_first_row_s=first_row_s,
+        embedded_cold_first_row_s=startup.cold_first_row_s,
+        embedded_warm_first_row_s=startup.warm_first_row_s,
+        load_average=[round(x, 2) for x in load],
+    )

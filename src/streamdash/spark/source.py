@@ -1,0 +1,66 @@
+"""Where a stream's Kafka messages come from on Spark: Spark's own Kafka connector when its
+jar is on the classpath (`--packages org.apache.spark:spark-sql-kafka-0-10_...`), otherwise
+streamdash's Python data source (`kafka_source.py`). Both give the same columns, both keep
+their offsets in the query's checkpoint, and both start a new query at the earliest offset
+(the whole topic, like the embedded engine reading its log from offset 0)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+KafkaReader = Literal["auto", "connector", "python"]
+CONNECTOR_CLASS = "org.apache.spark.sql.kafka010.KafkaSourceProvider"
+COLUMNS = ("value", "topic", "partition", "offset", "timestamp")
+
+
+def connector_available(spark: SparkSession) -> bool:
+    """Whether Spark's Kafka connector is on the driver's classpath."""
+    jvm = spark._jvm
+    assert jvm is not None
+    try:
+        jvm.java.lang.Thread.currentThread().getContextClassLoader().loadClass(CONNECTOR_CLASS)
+    except Exception:  # py4j's Py4JJavaError wrapping ClassNotFoundException
+        return False
+    return True
+
+
+def register_python_source(spark: SparkSession) -> None:
+    from streamdash.spark.kafka_source import KafkaDataSource
+
+    spark.dataSource.register(KafkaDataSource)
+
+
+def choose_reader(spark: SparkSession, wanted: KafkaReader) -> Literal["connector", "python"]:
+    if wanted != "auto":
+        return wanted
+    return "connector" if connector_available(spark) else "python"
+
+
+def kafka_frame(
+    spark: SparkSession,
+    reader: Literal["connector", "python"],
+    bootstrap: str,
+    topic: str,
+    max_events_per_batch: int | None = None,
+) -> DataFrame:
+    """The streaming DataFrame of a topic's messages: COLUMNS."""
+    if reader == "connector":
+        stream = (
+            spark.readStream.format("kafka")
+            .option("kafka.bootstrap.servers", bootstrap)
+            .option("subscribe", topic)
+            .option("startingOffsets", "earliest")
+        )
+        if max_events_per_batch:
+            stream = stream.option("maxOffsetsPerTrigger", str(max_events_per_batch))
+        return stream.load().select(*COLUMNS)
+    from streamdash.spark.kafka_source import SOURCE_NAME
+
+    stream = spark.readStream.format(SOURCE_NAME).option("bootstrap", bootstrap)
+    stream = stream.option("topic", topic)
+    if max_events_per_batch:
+        stream = stream.option("maxEventsPerBatch", str(max_events_per_batch))
+    return stream.load()

@@ -1,0 +1,55 @@
+"""The Spark benchmark's parts run end to end at a tiny size and count every event once
+(no timing assertions: speed is what the benchmark reports, not what tests judge)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import psycopg
+
+from streamdash.bench.spark import (
+    PARTITIONS,
+    TOPIC,
+    kafka_decode_rate,
+    spark_latency,
+    spark_throughput,
+)
+from streamdash.bench.workload import app_logs_lines
+from streamdash.spark.sink import prepare_tables
+from streamdash.testing.kafka_feed import create_topic, produce
+from streamdash.testing.tansu import TansuBroker
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+def _counted(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT sum(request_count) FROM application_metrics").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def test_throughput_part(
+    spark_session: SparkSession, kafka_broker: TansuBroker, pg_db: str, tmp_path: Path
+) -> None:
+    create_topic(kafka_broker.bootstrap, TOPIC, PARTITIONS)
+    produce(kafka_broker.bootstrap, TOPIC, app_logs_lines(3000), "application_id")
+    assert kafka_decode_rate(kafka_broker.bootstrap, TOPIC) > 0
+    seconds, steady = spark_throughput(kafka_broker.bootstrap, pg_db, tmp_path / "once")
+    assert seconds > 0 and math.isfinite(steady) and steady > 0
+    assert _counted(pg_db) == 3000
+
+
+def test_latency_part(
+    spark_session: SparkSession, kafka_broker: TansuBroker, pg_db: str, tmp_path: Path
+) -> None:
+    create_topic(kafka_broker.bootstrap, TOPIC, PARTITIONS)
+    prepare_tables(pg_db, [])
+    latencies, never = spark_latency(
+        kafka_broker.bootstrap, pg_db, tmp_path / "live", seconds=1.0, rate=2000.0, interval=0.05
+    )
+    assert never == 0
+    assert len(latencies) == 20 and all(ms > 0 for ms in latencies)
+    assert _counted(pg_db) == 20 * 100

@@ -1,0 +1,48 @@
+"""The Kafka data source's admission control: a batch limit spreads over the partitions
+that have messages, never stalls, and never goes past the end."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from streamdash.spark.kafka_source import consumer_config, share_limit
+
+
+def test_a_limit_is_shared_in_proportion_to_the_backlogs() -> None:
+    start = {0: 100, 1: 0, 2: 500}
+    ends = {0: 100, 1: 1000, 2: 1000}
+    # backlogs 0, 1000, 500: two thirds of the batch from partition 1, one third from 2
+    assert share_limit(start, ends, 300) == {0: 100, 1: 200, 2: 600}
+    assert share_limit(start, ends, 5000) == ends  # all of it fits
+
+
+def test_new_partitions_count_from_their_end_when_unknown() -> None:
+    assert share_limit({}, {0: 10}, 5) == {0: 10}
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 1000), st.integers(0, 1000)), min_size=1, max_size=6),
+    st.integers(1, 5000),
+)
+def test_limited_ends_lie_between_start_and_end(ranges: list[tuple[int, int]], limit: int) -> None:
+    start = {p: min(a, b) for p, (a, b) in enumerate(ranges)}
+    ends = {p: max(a, b) for p, (a, b) in enumerate(ranges)}
+    got = share_limit(start, ends, limit)
+    assert all(start[p] <= got[p] <= ends[p] for p in ends)
+    waiting = sum(ends[p] - start[p] for p in ends)
+    taken = sum(got[p] - start[p] for p in ends)
+    if waiting:
+        # progress, and no more than the limit (plus one each for tiny backlogs)
+        assert 1 <= taken <= limit + len(ends)
+
+
+def test_kafka_options_reach_librdkafka_and_group_commits_stay_off() -> None:
+    config = consumer_config(
+        {"bootstrap": "h:9092", "topic": "t", "kafka.security.protocol": "SASL_SSL"}
+    )
+    assert config["bootstrap.servers"] == "h:9092"
+    assert config["security.protocol"] == "SASL_SSL"
+    assert config["enable.auto.commit"] is False
+    assert config["auto.offset.reset"] == "error"
+    assert "topic" not in config
