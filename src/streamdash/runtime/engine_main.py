@@ -14,6 +14,7 @@ import pyarrow as pa
 from streamdash.config import Settings
 from streamdash.errors import Retryable
 from streamdash.log.sqlite import SqliteLog
+from streamdash.runtime.backoff import Backoff
 from streamdash.runtime.runner import EngineRunner
 from streamdash.runtime.tables import load_table
 from streamdash.spec.models import Pipeline
@@ -33,12 +34,6 @@ class TableRefresher:
             name: time.monotonic() + (spec.refresh or 0) / 1e6
             for name, spec in pipeline.tables.items()
             if spec.refresh
-        }
-
-    def initial(self) -> dict[str, pa.Table]:
-        return {
-            name: load_table(name, spec, database_url=self.database_url)
-            for name, spec in self.pipeline.tables.items()
         }
 
     def refresh_due(self) -> None:
@@ -62,6 +57,15 @@ class TableRefresher:
             self.due[name] = now + spec.refresh / 1e6
 
 
+def initial_tables(pipeline: Pipeline, database_url: str) -> dict[str, pa.Table]:
+    """Every reference table, loaded once (StoreUnavailable if one reads a database that
+    does not answer yet)."""
+    return {
+        name: load_table(name, spec, database_url=database_url)
+        for name, spec in pipeline.tables.items()
+    }
+
+
 def run_engine(
     pipeline: Pipeline, settings: Settings, database_url: str, stop: threading.Event | None = None
 ) -> None:
@@ -79,39 +83,56 @@ def run_engine(
 
     log = SqliteLog(settings.log_dir, synchronous=settings.log_sync)
     sink = PostgresSink(database_url)
-    refresher_tables = {
-        name: load_table(name, spec, database_url=database_url)
-        for name, spec in pipeline.tables.items()
-    }
-    processor = Processor(pipeline, refresher_tables)
-    runner = EngineRunner(processor, log, sink, list(pipeline.streams))
-    refresher = TableRefresher(pipeline, runner, database_url)
+    processor: Processor | None = None
+    used = False
+    """`processor` went through a start(): its state is of unknown validity after a failure."""
+    runner: EngineRunner | None = None
+    refresher: TableRefresher | None = None
     # `started`: the processor holds exactly the state of the committed offsets. Only then
     # may it process or checkpoint: a step on a processor whose start() failed half-way
     # (not restored, or partly replayed) would commit rows and a checkpoint built on wrong
     # window state as soon as the database answers again.
     started = False
-    fresh = True
+    backoff = Backoff()
     while not stop.is_set():
         try:
             if not started:
-                if not fresh:  # rebuild from nothing: the old state is of unknown validity
+                # The processor is built before the database is needed: `streamdash run`
+                # starts this process while PostgreSQL is still starting, and compiling the
+                # views meanwhile takes that work off the path to the first result row.
+                if processor is None:
+                    processor = Processor(pipeline, initial_tables(pipeline, database_url))
+                sink.connect()
+                if used:  # rebuild from nothing, now that the database answers again
                     processor.close()
-                    processor = Processor(pipeline, refresher.initial())
-                    runner.processor = processor
-                fresh = False
+                    processor = Processor(pipeline, initial_tables(pipeline, database_url))
+                    used = False
+                if runner is None:
+                    runner = EngineRunner(processor, log, sink, list(pipeline.streams))
+                    refresher = TableRefresher(pipeline, runner, database_url)
+                runner.processor = processor
+                used = True
                 runner.start()
                 started = True
+            assert runner is not None and refresher is not None
             refresher.refresh_due()
-            if runner.step() == 0:
+            processed = runner.step()
+            backoff.succeeded()
+            if processed == 0:
                 stop.wait(0.02)
         except Retryable as err:
             # nothing of the failed batch was committed: recover from the last checkpoint
             what = "step" if started else "start"
-            _log.warning("engine %s failed (%s); recovering from the last checkpoint", what, err)
+            if runner is None and not backoff.at_ceiling:
+                # not started yet: the database is most likely still starting up
+                _log.info("waiting for the database: %s", err)
+            else:
+                _log.warning(
+                    "engine %s failed (%s); recovering from the last checkpoint", what, err
+                )
             started = False
-            stop.wait(1.0)
-    if started:
+            stop.wait(backoff.next_delay())
+    if started and runner is not None:
         try:
             runner.checkpoint_now()
         except Retryable as err:

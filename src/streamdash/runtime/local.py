@@ -14,16 +14,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-
-from rich.console import Console
-from rich.live import Live
+from typing import TYPE_CHECKING
 
 from streamdash.config import Settings, mask_url
-from streamdash.log.sqlite import SqliteLog
-from streamdash.runtime.feeder import Feeder
-from streamdash.runtime.services import Supervisor, child_env, database, wait_healthy
-from streamdash.runtime.status import StatusBoard
-from streamdash.spec.models import Pipeline
+from streamdash.runtime.services import LocalDatabase, Supervisor, child_env, wait_healthy
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from streamdash.spec.models import Pipeline
+
+# The status board, the feeders and rich's Live display are imported only once the children
+# are spawned: every import before that delays the first acknowledged event and first row.
 
 
 @dataclass(frozen=True)
@@ -50,50 +52,76 @@ def run_local(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     api_url = f"http://{settings.host}:{settings.port}"
     spec_args = [str(options.spec_path)] if options.spec_path else []
-    with database(settings) as database_url:
-        env = child_env(settings, database_url)
-        supervisor = Supervisor()
-        logs = settings.data_dir / "logs"
-        supervisor.spawn(
-            "api",
-            ["serve", *spec_args, "--host", settings.host, "--port", str(settings.port)],
-            env,
-            logs,
-        )
-        supervisor.spawn("engine", ["engine", *spec_args], env, logs)
-        try:
-            if not wait_healthy(api_url):
-                console.print(f"[red]the ingest API did not start; see {logs / 'api.log'}")
-                return 1
-            # the readers start once ingest is up: on two cores their imports would
-            # otherwise delay the first acknowledged event and the first result row
-            supervisor.spawn("alerts", ["alerts", *spec_args], env, logs)
-            dashboard_args = ["--host", settings.host, "--port", str(settings.dashboard_port)]
-            supervisor.spawn("dashboard", ["dashboard", *spec_args, *dashboard_args], env, logs)
-            _print_banner(console, settings, database_url, api_url, logs)
-            feeders = _start_feeders(pipeline, settings, options, api_url, stop)
-            board = StatusBoard(pipeline, SqliteLog(settings.log_dir), database_url)
-            deadline = time.monotonic() + options.duration if options.duration else None
-            with Live(
-                board.render(), console=console, refresh_per_second=2, transient=False
-            ) as live:
-                while not stop.is_set():
-                    board.refresh()
-                    live.update(board.render())
-                    dead = supervisor.dead()
-                    if dead:
-                        console.print(f"[red]{', '.join(dead)} stopped unexpectedly; see {logs}")
-                        return 1
-                    if deadline is not None and time.monotonic() >= deadline:
-                        break
-                    stop.wait(1.0)
-            stop.set()
-            for thread in feeders:
-                thread.join(timeout=5)
-        finally:
-            supervisor.stop()
+    logs = settings.data_dir / "logs"
+    database = LocalDatabase(settings)
+    supervisor = Supervisor(logs)
+    try:
+        # The API and the engine start while the database initialises and starts: ingest
+        # needs only the log (events posted meanwhile are durable and processed once the
+        # database answers), and the engine retries until it does. On two cores this
+        # overlaps their ~1 s of imports with initdb instead of adding them up.
+        env = child_env(settings, database.url)
+        api_args = ["serve", *spec_args, "--host", settings.host, "--port", str(settings.port)]
+        supervisor.spawn("api", api_args, env)
+        supervisor.spawn("engine", ["engine", *spec_args], env)
+        if database.start():
+            # the reserved port was taken in between: restart both with the real URL
+            env = child_env(settings, database.url)
+            supervisor.respawn(["api", "engine"], env)
+        if not wait_healthy(api_url):
+            console.print(f"[red]the ingest API did not start; see {logs / 'api.log'}")
+            return 1
+        # the readers start once ingest is up: on two cores their imports would
+        # otherwise delay the first acknowledged event and the first result row
+        supervisor.spawn("alerts", ["alerts", *spec_args], env)
+        dashboard_args = ["--host", settings.host, "--port", str(settings.dashboard_port)]
+        supervisor.spawn("dashboard", ["dashboard", *spec_args, *dashboard_args], env)
+        _print_banner(console, settings, database.url, api_url, logs)
+        _show_status(pipeline, settings, options, api_url, database.url, supervisor, console, stop)
+        if supervisor.dead():
+            return 1
+    finally:
+        supervisor.stop()
+        database.stop()
     console.print("stopped cleanly; run the same command again to resume")
     return 0
+
+
+def _show_status(
+    pipeline: Pipeline,
+    settings: Settings,
+    options: LocalOptions,
+    api_url: str,
+    database_url: str,
+    supervisor: Supervisor,
+    console: Console,
+    stop: threading.Event,
+) -> None:
+    """The live status line until Ctrl-C, `--duration`, or a child dies (reported)."""
+    from rich.live import Live
+
+    from streamdash.log.sqlite import SqliteLog
+    from streamdash.runtime.status import StatusBoard
+
+    feeders = _start_feeders(pipeline, settings, options, api_url, stop)
+    board = StatusBoard(pipeline, SqliteLog(settings.log_dir), database_url)
+    deadline = time.monotonic() + options.duration if options.duration else None
+    with Live(board.render(), console=console, refresh_per_second=2, transient=False) as live:
+        while not stop.is_set():
+            board.refresh()
+            live.update(board.render())
+            dead = supervisor.dead()
+            if dead:
+                console.print(
+                    f"[red]{', '.join(dead)} stopped unexpectedly; see {supervisor.log_dir}"
+                )
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            stop.wait(1.0)
+    stop.set()
+    for thread in feeders:
+        thread.join(timeout=5)
 
 
 def _print_banner(
@@ -120,6 +148,8 @@ def _start_feeders(
 ) -> list[threading.Thread]:
     if not options.demo:
         return []
+    from streamdash.runtime.feeder import Feeder
+
     threads = []
     for i, (name, spec) in enumerate(pipeline.streams.items()):
         feeder = Feeder(
