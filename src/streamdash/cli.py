@@ -356,7 +356,9 @@ def bench(
     events: Annotated[int, typer.Option(help="Events in the engine benchmark.")] = 1_000_000,
     only: Annotated[
         str | None,
-        typer.Option(help="Comma-separated: engine, ingest, freshness, startup, memory."),
+        typer.Option(
+            help="Comma-separated: engine, ingest, freshness, startup, dashboard, memory."
+        ),
     ] = None,
     minutes: Annotated[float, typer.Option(help="Duration of the memory benchmark.")] = 10.0,
     json: Annotated[Path | None, typer.Option(help="Also write the results here (JSON).")] = None,

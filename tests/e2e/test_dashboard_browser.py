@@ -30,8 +30,9 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from streamdash.dashboard.app import build_server, create_app
-from streamdash.dashboard.data import DashboardData
+from streamdash.dashboard.data import DEFAULT_RANGE, RANGES, DashboardData
 from streamdash.dashboard.health import HealthTracker
+from streamdash.dashboard.layout import REFRESH_MS
 from streamdash.engine import Processor
 from streamdash.log.base import Chunk
 from streamdash.log.sqlite import SqliteLog
@@ -374,5 +375,8 @@ def test_viewers_share_one_query_per_tick(dashboard: Dashboard, browser: Browser
     finally:
         context.close()
     views = {p.view for p in parse_dashboards(dashboard.pipeline)["interactions"]}
-    # One load per view per second (1 s TTL), not one per viewer: 4 viewers would be 4x.
-    assert loads <= len(views) * 6, loads
+    # One load per view per TTL, not one per viewer and tick (that would be 4 viewers x
+    # 2 ticks/s x 5 s = 40 per view).
+    per_view = 5 / RANGES[DEFAULT_RANGE].ttl + 1
+    assert loads <= len(views) * per_view, loads
+    assert per_view < 4 * 5 * 1000 / REFRESH_MS

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import dash
-from dash import ALL, Dash, Input, Output, ctx
+from dash import ALL, Dash, Input, Output, State, ctx
 from flask import jsonify
 from werkzeug.serving import BaseWSGIServer, make_server
 
@@ -60,11 +60,18 @@ def _register(app: Dash, pages: Mapping[str, Sequence[DashboardPanel]], pipeline
         Output(alert_panels.BANNER_ID, "is_open"),
         Output(alert_panels.BANNER_ID, "color"),
         Output(_pattern("alerts"), "children"),
+        Output(layout.SHOWN_ID, "data"),
         Input("tick", "n_intervals"),
         Input({"kind": "range", "page": ALL}, "value"),
         Input(_pattern("filter", "column"), "value"),
+        State(layout.SHOWN_ID, "data"),
     )
-    def refresh(_tick: int | None, ranges: list[str], filter_values: list[list[str] | None]) -> Any:
+    def refresh(
+        _tick: int | None,
+        ranges: list[str],
+        filter_values: list[list[str] | None],
+        shown: str | None,
+    ) -> Any:
         # The ids Dash asks for are those on the viewer's current page.
         graph_ids, html_ids, filter_ids, overview_ids = (
             [item["id"] for item in ctx.outputs_list[i]] for i in range(4)
@@ -74,18 +81,24 @@ def _register(app: Dash, pages: Mapping[str, Sequence[DashboardPanel]], pipeline
             graph_ids, html_ids, filter_ids, filter_values, overview_ids,
             ranges[0] if ranges else None, alert_ids,
         )  # fmt: skip
+        # Pattern outputs need one "no update" per component.
+        keep = [[dash.no_update] * len(ids)
+                for ids in (graph_ids, html_ids, filter_ids, overview_ids)]  # fmt: skip
         if isinstance(result, str):
-            # Keep what is shown (pattern outputs need one "no update" per component).
-            keep = [[dash.no_update] * len(ids) for ids in (graph_ids, html_ids, filter_ids)]
-            return (*keep, [dash.no_update] * len(overview_ids), result, True, dash.no_update,
-                    dash.no_update, dash.no_update, dash.no_update,
-                    [dash.no_update] * len(alert_ids))  # fmt: skip
+            # Keep what is shown; forget its version so that recovery redraws everything.
+            return (*keep, result, True, dash.no_update, dash.no_update, dash.no_update,
+                    dash.no_update, [dash.no_update] * len(alert_ids), None)  # fmt: skip
         assert isinstance(result, Update)
         # Only a refresh that read something may claim the page is up to date.
         read = any((graph_ids, html_ids, overview_ids))
+        label = updated_label() if read else dash.no_update
+        if result.version == shown:  # the page shows exactly this already: no redraw
+            return (*keep, dash.no_update, dash.no_update, label, dash.no_update,
+                    dash.no_update, dash.no_update, [dash.no_update] * len(alert_ids),
+                    dash.no_update)  # fmt: skip
         return (result.figures, result.html, result.filter_options, result.overview,
-                None, False, updated_label() if read else dash.no_update,
-                *result.banner, result.alert_lists)  # fmt: skip
+                None, False, label, *result.banner, result.alert_lists,
+                result.version)  # fmt: skip
 
 
 def create_app(pipeline: Pipeline, data: DashboardData) -> Dash:

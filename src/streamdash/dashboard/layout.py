@@ -15,7 +15,12 @@ from streamdash.dashboard.data import DEFAULT_RANGE, RANGES
 from streamdash.dashboard.libs import dbc
 from streamdash.spec.dashboards import DashboardPanel
 
-REFRESH_MS = 1000
+REFRESH_MS = 500
+"""How often a page asks for new data: with the shared cache's TTL a little under it, a
+committed row is on screen within ~1 s (the benchmark measures it: docs/benchmarks.md).
+Asking is cheap: an unchanged page gets "no update" and redraws nothing."""
+SHOWN_ID = "shown"
+"""Store of the version of what the page shows (see `refresh.Update.version`)."""
 OVERVIEW = "overview"
 
 GRAPH_CONFIG: Any = {"displaylogo": False, "responsive": True}
@@ -87,6 +92,7 @@ def shell(streams: Sequence[str]) -> html.Div:
         [
             dcc.Location(id="url"),
             dcc.Interval(id="tick", interval=REFRESH_MS),
+            dcc.Store(id=SHOWN_ID),
             _navbar(streams),
             dbc.Container(
                 [

@@ -58,3 +58,15 @@ def test_a_broken_request_is_reported_not_raised(pg_db: str) -> None:
     with _refresher(pg_db) as refresher:
         result = refresher.safe_refresh(stale, [], [], [], [], "5m")
     assert isinstance(result, str) and "could not refresh" in result
+
+
+def test_viewers_of_one_page_state_share_one_build(pg_db: str) -> None:
+    """Twenty viewers asking for the same page with unchanged rows get the very same
+    figures (built once) and the same version; new rows give a new version."""
+    with _refresher(pg_db) as refresher:
+        first = refresher.refresh(GRAPHS, [], [], [], [], "5m")
+        again = [refresher.refresh(GRAPHS, [], [], [], [], "5m") for _ in range(20)]
+        assert all(update is first for update in again)
+        assert all(update.version == first.version for update in again)
+        other_range = refresher.refresh(GRAPHS, [], [], [], [], "1h")
+        assert other_range.version != first.version
