@@ -18,7 +18,7 @@ from streamdash.engine.aggregates import MetricPlan, Sketch, plan_aggregate
 from streamdash.engine.decode import decode_sql
 from streamdash.engine.expressions import quote, referenced_columns, safe_sql
 from streamdash.engine.windows import WindowPlan
-from streamdash.results import TIMESTAMP, ViewSchema
+from streamdash.results import ViewSchema, arrow_timestamp
 from streamdash.spec.metrics import Aggregate, PostExpr, parse_metric
 from streamdash.spec.models import Pipeline, StreamSpec
 
@@ -168,7 +168,7 @@ def _types(con: duckdb.DuckDBPyConnection, enrich: str, exprs: list[str]) -> lis
 def _plain(t: pa.DataType) -> pa.DataType:
     """Result tables use plain Arrow types: timestamps in UTC microseconds, utf8 strings."""
     if pa.types.is_timestamp(t):
-        return TIMESTAMP
+        return arrow_timestamp()
     if pa.types.is_large_string(t) or pa.types.is_string_view(t):
         return pa.string()
     return t
