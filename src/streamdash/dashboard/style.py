@@ -19,7 +19,7 @@ def base(panel: DashboardPanel, figure: Figure) -> Figure:
         paper_bgcolor="rgba(0,0,0,0)",
         plot_bgcolor="rgba(0,0,0,0)",
         hovermode="closest",
-        # Keeps zoom and hidden traces while new data arrives every second.
+        # Keeps zoom and hidden traces while new data arrives.
         uirevision=f"{panel.view}:{panel.heading}",
     )
     if frames.is_percent(panel):
