@@ -12,7 +12,7 @@ from dash import dcc, html
 
 from streamdash.dashboard import alert_panels, figures, widgets
 from streamdash.dashboard.data import DEFAULT_RANGE, RANGES
-from streamdash.dashboard.libs import dbc
+from streamdash.dashboard.libs import dbc, themed
 from streamdash.spec.dashboards import DashboardPanel
 
 REFRESH_MS = 500
@@ -116,7 +116,8 @@ def _panel_card(page: str, index: int, panel: DashboardPanel) -> dbc.Col:
     if panel.panel in widgets.HTML_PANELS:
         body = html.Div(widgets.waiting(), id=html_id(page, index))
     else:
-        body = dcc.Graph(id=graph_id(page, index), figure=figures.empty(), config=GRAPH_CONFIG)
+        empty = themed(figures.empty())
+        body = dcc.Graph(id=graph_id(page, index), figure=empty, config=GRAPH_CONFIG)
     header = [html.Span(panel.heading, className="sd-panel-title")]
     if panel.unit and panel.panel not in ("stat", "table"):
         header.append(dbc.Badge(panel.unit, color="secondary", className="ms-2"))

@@ -23,6 +23,7 @@ from streamdash.dashboard import alert_panels, figures, frames, overview, widget
 from streamdash.dashboard.cache import SharedCache
 from streamdash.dashboard.data import DEFAULT_RANGE, DashboardData, now_us
 from streamdash.dashboard.health import StreamHealth
+from streamdash.dashboard.libs import themed
 from streamdash.errors import StoreUnavailable
 from streamdash.spec.dashboards import DashboardPanel
 
@@ -37,7 +38,8 @@ RENDERED_STATES = 16
 class Update:
     """What one refresh returns, one entry per requested id (in the ids' order)."""
 
-    figures: list[Any]
+    figures: list[dict[str, Any]]
+    """Plotly figures as JSON-ready dicts (`libs.themed`)."""
     html: list[Any]
     filter_options: list[list[dict[str, str]]]
     overview: list[Any]
@@ -128,7 +130,7 @@ class Refresher:
                 panel = self._panel(cid)
                 return frames.select(inputs.rows[panel.view], panel, filters)
 
-            graphs = [figures.build(self._panel(cid), rows(cid)) for cid in graph_ids]
+            graphs = [themed(figures.build(self._panel(cid), rows(cid))) for cid in graph_ids]
             cells = [widgets.build(self._panel(cid), rows(cid)) for cid in html_ids]
             options = [
                 _options(inputs.rows[self._filter_panel(fid).view], str(fid["column"]))

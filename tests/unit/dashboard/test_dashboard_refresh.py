@@ -49,7 +49,8 @@ def test_empty_database_shows_waiting_states(pg_db: str) -> None:
     with _refresher(pg_db) as refresher:
         result = refresher.safe_refresh(GRAPHS, [], [], [], OVERVIEW, "5m")
     assert isinstance(result, Update), result
-    assert result.figures[0].layout.annotations[0].text == "Waiting for data…"
+    assert result.figures[0]["layout"]["annotations"][0]["text"] == "Waiting for data…"
+    assert result.figures[0]["layout"]["template"]["layout"]  # the dark theme is attached
     assert len(result.overview) == 1
 
 
