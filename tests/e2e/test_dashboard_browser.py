@@ -29,6 +29,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from streamdash.bench.viewers import CHROMIUM_ARGS
 from streamdash.dashboard.app import build_server, create_app
 from streamdash.dashboard.data import DEFAULT_RANGE, RANGES, DashboardData
 from streamdash.dashboard.health import HealthTracker
@@ -51,14 +52,6 @@ pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="Debian `chromium` is not installed (`make test` installs it)"
 )
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 CONSUMER = "engine"
 SECONDS = 1200
 """Event time covered by the generated data (the 20 minutes before now)."""

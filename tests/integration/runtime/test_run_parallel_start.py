@@ -24,7 +24,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import httpx
 import psutil
@@ -34,20 +33,10 @@ import pytest
 from streamdash.bench.processes import free_port
 from streamdash.log.sqlite import SqliteLog
 from streamdash.store.pgdata import choose_pgdata, is_root, make_dirs
+from streamdash.testing.waiting import wait_for
 
 EVENTS = 250
 _URL = re.compile(r"(postgresql://\S+)")
-T = TypeVar("T")
-
-
-def wait_for(check: Callable[[], T | None], timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.fixture
@@ -60,15 +49,14 @@ def data_dir() -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def database_start_held(data_dir: Path) -> Iterator[threading.Event]:
-    """Hold the embedded server's start lock until the yielded event is set."""
+def database_start_held(data_dir: Path) -> Iterator[None]:
+    """Hold the lock that serialises starts of the embedded server on `data_dir`."""
     pgdata = choose_pgdata(data_dir / "postgres", as_root=is_root())
     make_dirs(pgdata.parent, 0o755)
-    release = threading.Event()
     with (pgdata.parent / f".{pgdata.name}.lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            yield release
+            yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -145,6 +133,15 @@ def run(data_dir: Path) -> Iterator[Callable[[], Run]]:
             r.process.stdout.close()
 
 
+@contextlib.contextmanager
+def started_with_database_held(run: Callable[[], Run], data_dir: Path) -> Iterator[Run]:
+    """`streamdash run`, answering /healthz while its database start is held back."""
+    with database_start_held(data_dir):
+        started = run()
+        wait_for(started.healthy, 60, "/healthz while the database start is held", every=0.05)
+        yield started
+
+
 def _events(application_id: str, count: int) -> bytes:
     now_ms = time.time_ns() // 1_000_000
     return b"".join(
@@ -193,9 +190,7 @@ def test_ingest_is_durable_before_the_database_is_up_and_processed_once_it_is(
     run: Callable[[], Run], data_dir: Path
 ) -> None:
     app = f"held-{uuid.uuid4().hex[:8]}"
-    with database_start_held(data_dir) as _:
-        started = run()
-        wait_for(started.healthy, 60, "/healthz while the database start is held")
+    with started_with_database_held(run, data_dir) as started:
         pgdata = choose_pgdata(data_dir / "postgres", as_root=is_root())
         assert not (pgdata / "postmaster.pid").exists(), "PostgreSQL runs despite the lock"
         assert _post(started.api, _events(app, EVENTS))["accepted"] == EVENTS
@@ -221,9 +216,7 @@ def test_a_reserved_port_taken_meanwhile_restarts_api_and_engine_on_the_real_one
     run: Callable[[], Run], data_dir: Path
 ) -> None:
     app = f"moved-{uuid.uuid4().hex[:8]}"
-    with database_start_held(data_dir) as _:
-        started = run()
-        wait_for(started.healthy, 60, "/healthz while the database start is held")
+    with started_with_database_held(run, data_dir) as started:
         api_pid = started.child("serve").pid
         planned = started.child("engine").environ()["STREAMDASH_DATABASE_URL"]
         port = int(planned.rsplit(":", 1)[1].split("/", 1)[0])
