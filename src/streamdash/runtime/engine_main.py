@@ -15,6 +15,7 @@ from streamdash.config import Settings
 from streamdash.errors import Retryable
 from streamdash.log.sqlite import SqliteLog
 from streamdash.runtime.backoff import Backoff
+from streamdash.runtime.readiness import notify_ready
 from streamdash.runtime.runner import EngineRunner
 from streamdash.runtime.tables import load_table
 from streamdash.spec.models import Pipeline
@@ -114,6 +115,7 @@ def run_engine(
                 used = True
                 runner.start()
                 started = True
+                notify_ready()  # `streamdash run` starts the readers now
             assert runner is not None and refresher is not None
             refresher.refresh_due()
             processed = runner.step()

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 # The status board, the feeders and rich's Live display are imported only once the children
 # are spawned: every import before that delays the first acknowledged event and first row.
 
+READERS_WAIT_S = 10.0
+"""How long the dashboard and alert evaluator wait for the engine to start, at most."""
+
 
 @dataclass(frozen=True)
 class LocalOptions:
@@ -63,7 +66,7 @@ def run_local(
         env = child_env(settings, database.url)
         api_args = ["serve", *spec_args, "--host", settings.host, "--port", str(settings.port)]
         supervisor.spawn("api", api_args, env)
-        supervisor.spawn("engine", ["engine", *spec_args], env)
+        supervisor.spawn("engine", ["engine", *spec_args], env, notifies=True)
         if database.start():
             # the reserved port was taken in between: restart both with the real URL
             env = child_env(settings, database.url)
@@ -71,12 +74,14 @@ def run_local(
         if not wait_healthy(api_url):
             console.print(f"[red]the ingest API did not start; see {logs / 'api.log'}")
             return 1
-        # the readers start once ingest is up: on two cores their imports would
-        # otherwise delay the first acknowledged event and the first result row
+        _print_banner(console, settings, database.url, api_url, logs)
+        # The readers start once ingest is up and the engine has started (or could not,
+        # within READERS_WAIT_S): on two cores their ~2 s of imports would otherwise slow
+        # the engine's start, and with it the first acknowledged event's result row.
+        supervisor.wait_ready("engine", READERS_WAIT_S, stop)
         supervisor.spawn("alerts", ["alerts", *spec_args], env)
         dashboard_args = ["--host", settings.host, "--port", str(settings.dashboard_port)]
         supervisor.spawn("dashboard", ["dashboard", *spec_args, *dashboard_args], env)
-        _print_banner(console, settings, database.url, api_url, logs)
         _show_status(pipeline, settings, options, api_url, database.url, supervisor, console, stop)
         if supervisor.dead():
             return 1

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from streamdash.config import ENV_DATABASE_URL, Settings
+from streamdash.runtime.readiness import ReadyPipe
 
 if TYPE_CHECKING:
     from streamdash.store.embedded import EmbeddedPostgres
@@ -57,30 +59,51 @@ class Supervisor:
     log_dir: Path
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     commands: dict[str, list[str]] = field(default_factory=dict)
+    ready: dict[str, ReadyPipe] = field(default_factory=dict)
+    """Children that say when they are ready (`readiness.notify_ready`)."""
 
-    def spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
+    def spawn(
+        self, name: str, args: list[str], env: dict[str, str], *, notifies: bool = False
+    ) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        pipe = ReadyPipe() if notifies else None
         with (self.log_dir / f"{name}.log").open("ab") as out:
             self.children[name] = subprocess.Popen(
                 [sys.executable, "-m", "streamdash", *args],
-                env=env,
+                env=pipe.child_env(env) if pipe else env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                pass_fds=(pipe.child_fd,) if pipe else (),
             )
         self.commands[name] = args
+        if pipe is not None:
+            pipe.started()
+            self._forget_pipe(name)
+            self.ready[name] = pipe
+
+    def wait_ready(self, name: str, timeout: float, stop: threading.Event | None = None) -> bool:
+        """True once `name` said it is ready (see `spawn(notifies=True)`)."""
+        return self.ready[name].wait(timeout, stop)
 
     def respawn(self, names: list[str], env: dict[str, str]) -> None:
         """Stop `names` (orderly: SIGTERM) and start them again with `env`."""
         _stop([self.children.pop(name) for name in names])
         for name in names:
-            self.spawn(name, self.commands[name], env)
+            self.spawn(name, self.commands[name], env, notifies=name in self.ready)
 
     def dead(self) -> list[str]:
         return [name for name, proc in self.children.items() if proc.poll() is not None]
 
     def stop(self, timeout: float = 10.0) -> None:
         _stop(list(self.children.values()), timeout)
+        for name in list(self.ready):
+            self._forget_pipe(name)
+
+    def _forget_pipe(self, name: str) -> None:
+        pipe = self.ready.pop(name, None)
+        if pipe is not None:
+            pipe.close()
 
 
 def _stop(procs: list[subprocess.Popen[bytes]], timeout: float = 10.0) -> None:

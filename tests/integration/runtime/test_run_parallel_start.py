@@ -92,12 +92,21 @@ class Run:
         match = _URL.search(self.output())
         return match.group(1) if match else None
 
-    def child(self, command: str) -> psutil.Process:
+    def _child(self, command: str) -> psutil.Process | None:
         for proc in psutil.Process(self.process.pid).children():
             with contextlib.suppress(psutil.Error):
                 if command in proc.cmdline()[3:4]:
                     return proc
-        raise AssertionError(f"no {command!r} child of streamdash run:\n{self.output()}")
+        return None
+
+    def has_child(self, command: str) -> bool:
+        return self._child(command) is not None
+
+    def child(self, command: str) -> psutil.Process:
+        proc = self._child(command)
+        if proc is None:
+            raise AssertionError(f"no {command!r} child of streamdash run:\n{self.output()}")
+        return proc
 
     def healthy(self) -> bool:
         assert self.process.poll() is None, self.output()
@@ -205,7 +214,10 @@ def test_ingest_is_durable_before_the_database_is_up_and_processed_once_it_is(
         finally:
             log.close()
         assert started.database_url() is None  # the banner waits for the database
+        # the readers start after the engine, which cannot start without its database
+        assert not started.has_child("dashboard") and not started.has_child("alerts")
     url = wait_for(started.database_url, 60, "the banner with the database URL")
+    wait_for(lambda: started.has_child("dashboard"), 60, "the dashboard, once the engine runs")
     assert wait_for(lambda: _requests_counted(url, app), 60, "the held events' row") == EVENTS
     rows = httpx.get(f"{started.api}/v1/views/application_metrics?key={app}", timeout=10)
     assert sum(row["request_count"] for row in rows.json()) == EVENTS
