@@ -186,8 +186,11 @@ def _compile_view(
     parsed = {m: parse_metric(text) for m, text in view.metrics.items()}
     aggs = {m: p for m, p in parsed.items() if isinstance(p, Aggregate)}
     args = [safe_sql(a.arg) for a in aggs.values() if a.arg is not None]
-    key_types = _types(con, enrich, [quote(k) for k in view.group_by])
-    arg_types = dict(zip(args, _types(con, enrich, args), strict=True))
+    # one probe query for the keys and the arguments: each costs a DuckDB bind and run,
+    # and compiling the built-in views made 24 of them at every engine start
+    keys = [quote(k) for k in view.group_by]
+    probed = _types(con, enrich, [*keys, *args])
+    key_types, arg_types = probed[: len(keys)], dict(zip(args, probed[len(keys) :], strict=True))
     sketch_of: dict[tuple[str, str], Sketch] = {}
     metrics = []
     for i, (metric, agg) in enumerate(aggs.items()):
