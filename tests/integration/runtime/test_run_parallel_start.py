@@ -134,10 +134,16 @@ def run(data_dir: Path) -> Iterator[Callable[[], Run]]:
 
     yield start
     for r in made:
-        if r.process.poll() is None:
-            r.process.kill()
-            r.process.wait()
-        r._reader.join(10)
+        # the children run in sessions of their own: a kill -9 of `run` would orphan them,
+        # so stop it the orderly way (it stops them), and kill what is left only after that
+        children = psutil.Process(r.process.pid).children() if r.process.poll() is None else []
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            r.stop()
+        r.process.kill()  # no-op if it has exited
+        for child in children:
+            with contextlib.suppress(psutil.Error):
+                child.kill()
+        r.process.wait()
         if r.process.stdout is not None:
             r.process.stdout.close()
 
