@@ -208,7 +208,7 @@ def run_dashboard_benchmark(
     seconds: float = 30.0,
     *,
     viewer_counts: tuple[int, ...] = (1, 20),
-    probe_every: float = 0.6,
+    probe_every: float = 1.5,
     seed_users_count: int = 300,
 ) -> DashboardResult:
     pages = parse_dashboards(load_builtin())[PAGE]
