@@ -1,7 +1,7 @@
-"""Dashboard: event posted -> visible in Chromium, server CPU and database queries/s with 1
-and 20 open viewers.
+"""Dashboard: event posted -> visible in Chromium, server CPU and database queries/s with 1,
+5 and 20 open viewers.
 
-    .venv/bin/python benchmarks/dashboard.py [--seconds 30] [--viewers 1,20] [--json out.json]
+    .venv/bin/python benchmarks/dashboard.py [--seconds 30] [--viewers 1,5,20] [--json out.json]
 
 Same as `streamdash bench --only dashboard`; the code is in streamdash.bench.dashboard.
 """
@@ -20,7 +20,7 @@ from streamdash.bench.report import render, write_json
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0, help="per viewer count")
-    parser.add_argument("--viewers", default="1,20", help="comma-separated viewer counts")
+    parser.add_argument("--viewers", default="1,5,20", help="comma-separated viewer counts")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     counts = tuple(int(n) for n in args.viewers.split(","))

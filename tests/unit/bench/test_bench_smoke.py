@@ -75,7 +75,7 @@ def test_dashboard_sees_every_probe_in_every_viewer() -> None:
         assert 0 < phase.post_to_row_p50_ms <= phase.post_to_dom_p50_ms
         assert phase.queries_per_s > 0  # counted by PostgreSQL for the viewer role
         assert phase.dashboard_cpu_cores > 0
-    assert len(result.measures()) == 10
+    assert len(result.measures()) == 12
 
 
 def test_memory_samples_both_processes() -> None:
