@@ -444,8 +444,8 @@ def bench(
     only: Annotated[
         str | None,
         typer.Option(
-            help="Comma-separated: engine, ingest, freshness, startup, memory, kafka (the "
-            "default: all six), spark (Spark local[2] against the embedded engine)."
+            help="Comma-separated: engine, ingest, freshness, startup, dashboard, memory, "
+            "kafka (the default: all seven), spark (Spark local[2] against the embedded engine)."
         ),
     ] = None,
     minutes: Annotated[float, typer.Option(help="Duration of the memory benchmark.")] = 10.0,

@@ -29,9 +29,11 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from streamdash.bench.viewers import CHROMIUM_ARGS
 from streamdash.dashboard.app import build_server, create_app
-from streamdash.dashboard.data import DashboardData
+from streamdash.dashboard.data import DEFAULT_RANGE, RANGES, DashboardData
 from streamdash.dashboard.health import HealthTracker
+from streamdash.dashboard.layout import REFRESH_MS
 from streamdash.engine import Processor
 from streamdash.log.base import Chunk
 from streamdash.log.sqlite import SqliteLog
@@ -50,14 +52,6 @@ pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="Debian `chromium` is not installed (`make test` installs it)"
 )
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 CONSUMER = "engine"
 SECONDS = 1200
 """Event time covered by the generated data (the 20 minutes before now)."""
@@ -374,8 +368,11 @@ def test_viewers_share_one_query_per_tick(dashboard: Dashboard, browser: Browser
     finally:
         context.close()
     views = {p.view for p in parse_dashboards(dashboard.pipeline)["interactions"]}
-    # One load per view per second (1 s TTL), not one per viewer: 4 viewers would be 4x.
-    assert loads <= len(views) * 6, loads
+    # One load per view per TTL, not one per viewer and tick (that would be 4 viewers x
+    # 2 ticks/s x 5 s = 40 per view).
+    per_view = 5 / RANGES[DEFAULT_RANGE].ttl + 1
+    assert loads <= len(views) * per_view, loads
+    assert per_view < 4 * 5 * 1000 / REFRESH_MS
 
 
 def test_custom_range_bounds_every_panel(dashboard: Dashboard, watched: Watched) -> None:

@@ -32,6 +32,19 @@ class AlertsCollector(Collector):
         rules = {name: rule.severity for name, rule in parse_alerts(pipeline).items()}
         return cls(reader, rules)
 
+    def describe(self) -> Iterable[Metric]:
+        # The family without reading the database: with auto_describe the registry would
+        # otherwise call collect() when the API starts, i.e. query a database that `run`
+        # may still be starting (and log a warning about it).
+        yield self._gauge()
+
+    @staticmethod
+    def _gauge() -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            "streamdash_alerts_open", "Open alerts per rule and severity.",
+            labels=["rule", "severity"],
+        )  # fmt: skip
+
     def collect(self) -> Iterable[Metric]:
         try:
             counts = self.reader.open_counts()
@@ -39,10 +52,7 @@ class AlertsCollector(Collector):
             # No sample rather than a false zero while the database is down.
             log.warning("streamdash_alerts_open unavailable: %s", err)
             return
-        gauge = GaugeMetricFamily(
-            "streamdash_alerts_open", "Open alerts per rule and severity.",
-            labels=["rule", "severity"],
-        )  # fmt: skip
+        gauge = self._gauge()
         series = {(rule, severity): 0 for rule, severity in self.rules.items()}
         series.update(counts)
         for (rule, severity), count in sorted(series.items()):

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from streamdash.bench.report import BenchResult, Measure, render, write_json
 
-DEFAULT_BENCHMARKS = ("engine", "ingest", "freshness", "startup", "memory", "kafka")
+DEFAULT_BENCHMARKS = ("engine", "ingest", "freshness", "startup", "dashboard", "memory", "kafka")
 BENCHMARKS = (*DEFAULT_BENCHMARKS, "spark")
 """`spark` (the [spark] extra, a JVM, minutes) runs only when asked for by name."""
 _ALIASES = {"start": "startup"}
@@ -55,8 +55,10 @@ def run_benchmarks(
     each other), print the table, and write JSON to `json_path` if given.
 
     `events`: size of the engine benchmark. `seconds`: duration of the ingest (a third of it)
-    and freshness runs. `minutes`: duration of the memory run.
+    and freshness runs, and of each viewer phase of the dashboard run. `minutes`: duration
+    of the memory run.
     """
+    from streamdash.bench.dashboard import run_dashboard_benchmark
     from streamdash.bench.engine import run_engine_benchmark
     from streamdash.bench.freshness import run_freshness_benchmark
     from streamdash.bench.ingest import run_ingest_benchmark
@@ -70,6 +72,7 @@ def run_benchmarks(
         "ingest": lambda: run_ingest_benchmark(max(1.0, seconds / 3)),
         "freshness": lambda: run_freshness_benchmark(seconds),
         "startup": lambda: run_startup_benchmark(),
+        "dashboard": lambda: run_dashboard_benchmark(seconds),
         "memory": lambda: run_memory_benchmark(minutes * 60),
         "kafka": lambda: _kafka(events),
         "spark": lambda: run_spark_benchmark(events, seconds=seconds),

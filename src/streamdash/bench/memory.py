@@ -7,6 +7,7 @@ A flat slope is what matters: state per window-key is bounded and closed windows
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ class RssSeries:
     process: str
     seconds: list[float] = field(default_factory=list)
     rss_mb: list[float] = field(default_factory=list)
+    uss_mb: list[float] = field(default_factory=list)
+    """Unique set size: memory only this process holds (RSS minus shared libraries/pages)."""
 
     @property
     def start_mb(self) -> float:
@@ -39,9 +42,10 @@ class RssSeries:
     def max_mb(self) -> float:
         return max(self.rss_mb)
 
-    def slope_mb_per_min(self) -> float:
-        """Least-squares slope over the samples after the warm-up (first 10% of the run)."""
-        warm = self.seconds[-1] * 0.1 if self.seconds else 0.0
+    def slope_mb_per_min(self, after: float = 0.1) -> float:
+        """Least-squares slope of RSS over the samples after the first `after` share of the
+        run (the warm-up: start-up allocations and the first windows are not a leak)."""
+        warm = self.seconds[-1] * after if self.seconds else 0.0
         points = [(t, m) for t, m in zip(self.seconds, self.rss_mb, strict=True) if t >= warm]
         if len(points) < 2:
             return 0.0
@@ -67,12 +71,24 @@ class MemoryResult:
                 Measure("memory", f"{s.process} RSS end", s.end_mb, "MB"),
                 Measure("memory", f"{s.process} RSS max", s.max_mb, "MB"),
                 Measure("memory", f"{s.process} RSS slope", s.slope_mb_per_min(), "MB/min"),
+                Measure(
+                    "memory",
+                    f"{s.process} RSS slope, 2nd half",
+                    s.slope_mb_per_min(after=0.5),
+                    "MB/min",
+                ),
             ]
+            if s.uss_mb:
+                out.append(Measure("memory", f"{s.process} USS end", s.uss_mb[-1], "MB"))
         return out
 
 
-def _rss_mb(process: psutil.Process) -> float:
-    return float(process.memory_info().rss) / MB
+def _sample(series: RssSeries, process: psutil.Process, now: float) -> None:
+    series.seconds.append(now)
+    series.rss_mb.append(float(process.memory_info().rss) / MB)
+    # reads /proc/PID/smaps: may be refused for another user's process
+    with contextlib.suppress(psutil.AccessDenied):
+        series.uss_mb.append(float(process.memory_full_info().uss) / MB)
 
 
 def run_memory_benchmark(
@@ -102,8 +118,7 @@ def run_memory_benchmark(
             while True:
                 now = time.monotonic() - began
                 for name, process in processes.items():
-                    series[name].seconds.append(now)
-                    series[name].rss_mb.append(_rss_mb(process))
+                    _sample(series[name], process, now)
                 if not feeder.is_alive() or now >= seconds:
                     break
                 stop.wait(min(sample_every, max(0.0, seconds - now)))

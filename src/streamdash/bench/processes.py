@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,7 +68,11 @@ def tail(path: Path, lines: int = 20) -> str:
 
 
 def wait_healthy(
-    url: str, process: subprocess.Popen[bytes], log_path: Path, timeout: float = 30.0
+    url: str,
+    process: subprocess.Popen[bytes],
+    log_path: Path,
+    timeout: float = 30.0,
+    path: str = "/healthz",
 ) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -77,10 +81,10 @@ def wait_healthy(
                 f"{process.args!r} exited with {process.returncode}:\n{tail(log_path)}"
             )
         with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
+            if httpx.get(f"{url}{path}", timeout=1.0).status_code == 200:
                 return
         time.sleep(0.005)
-    raise RuntimeError(f"{url} did not answer /healthz within {timeout:.0f} s:\n{tail(log_path)}")
+    raise RuntimeError(f"{url} did not answer {path} within {timeout:.0f} s:\n{tail(log_path)}")
 
 
 def start_api(data_dir: Path, database_url: str | None) -> tuple[subprocess.Popen[bytes], str]:
@@ -132,12 +136,17 @@ class Pipeline:
 
 
 @contextlib.contextmanager
-def running_pipeline(data_dir: Path) -> Iterator[Pipeline]:
+def running_pipeline(
+    data_dir: Path, prepare: Callable[[EmbeddedPostgres], None] | None = None
+) -> Iterator[Pipeline]:
     """What `streamdash run` starts, but with each piece started here so the benchmark knows
-    their process ids and the database URL without parsing a banner."""
+    their process ids and the database URL without parsing a banner. `prepare` runs on the
+    started server before anything else connects (it may restart it)."""
     server = EmbeddedPostgres(data_dir / "postgres")
     server.start()
     try:
+        if prepare is not None:
+            prepare(server)
         api, api_url = start_api(data_dir, server.url)
         try:
             engine_log = data_dir / "engine.log"

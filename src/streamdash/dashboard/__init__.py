@@ -1,5 +1,5 @@
 """The live web dashboard: an overview of every stream and one page per stream, built
-from the spec's `dashboards:` section and refreshed every second from the result store."""
+from the spec's `dashboards:` section and refreshed twice a second from the result store."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import dash
-from dash import ALL, MATCH, Dash, Input, Output, ctx
+from dash import ALL, MATCH, Dash, Input, Output, State, ctx
 from flask import jsonify
 from werkzeug.serving import BaseWSGIServer, make_server
 
@@ -61,14 +61,17 @@ def _register(app: Dash, pages: Mapping[str, Sequence[DashboardPanel]], pipeline
         Output(alert_panels.BANNER_ID, "is_open"),
         Output(alert_panels.BANNER_ID, "color"),
         Output(_pattern("alerts"), "children"),
+        Output(layout.SHOWN_ID, "data"),
         Input("tick", "n_intervals"),
         Input({"kind": "range", "page": ALL}, "value"),
         Input(_pattern("filter", "column"), "value"),
         Input({"kind": "custom-from", "page": ALL}, "value"),
         Input({"kind": "custom-to", "page": ALL}, "value"),
+        State(layout.SHOWN_ID, "data"),
     )
     def refresh(_tick: int | None, ranges: list[str], filter_values: list[list[str] | None],
-                since: list[str | None], until: list[str | None]) -> Any:  # fmt: skip
+                since: list[str | None], until: list[str | None],
+                shown: str | None) -> Any:  # fmt: skip
         # The ids Dash asks for are those on the viewer's current page.
         graph_ids, html_ids, filter_ids, overview_ids = (
             [item["id"] for item in ctx.outputs_list[i]] for i in range(4)
@@ -78,23 +81,34 @@ def _register(app: Dash, pages: Mapping[str, Sequence[DashboardPanel]], pipeline
             ranges[0] if ranges else None, since[0] if since else None,
             until[0] if until else None, datetime.now(UTC),
         )  # fmt: skip
-        # Bad custom bounds: keep what is shown (the box under the picker says why).
-        result = period if isinstance(period, str) else refresher.safe_refresh(
+        # Pattern outputs need one "no update" per component.
+        keep = [[dash.no_update] * len(ids)
+                for ids in (graph_ids, html_ids, filter_ids, overview_ids)]  # fmt: skip
+
+        def rest(updated: Any, shown_now: Any) -> tuple[Any, ...]:
+            """The outputs after the error banner: the "updated" label, the alerts banner
+            and lists unchanged, the version shown."""
+            no_alerts = [dash.no_update] * len(alert_ids)
+            return (updated, dash.no_update, dash.no_update, dash.no_update, no_alerts, shown_now)
+
+        if isinstance(period, str):
+            # Bad custom bounds: keep what is shown (the box under the picker says why).
+            return (*keep, dash.no_update, False, *rest(dash.no_update, dash.no_update))
+        result = refresher.safe_refresh(
             graph_ids, html_ids, filter_ids, filter_values, overview_ids, period, alert_ids,
         )  # fmt: skip
         if isinstance(result, str):
-            # Keep what is shown (pattern outputs need one "no update" per component).
-            keep = [[dash.no_update] * len(ids) for ids in (graph_ids, html_ids, filter_ids)]
-            error = (dash.no_update, False) if isinstance(period, str) else (result, True)
-            return (*keep, [dash.no_update] * len(overview_ids), *error, dash.no_update,
-                    dash.no_update, dash.no_update, dash.no_update,
-                    [dash.no_update] * len(alert_ids))  # fmt: skip
+            # Keep what is shown; forget its version so that recovery redraws everything.
+            return (*keep, result, True, *rest(dash.no_update, None))
         assert isinstance(result, Update)
         # Only a refresh that read something may claim the page is up to date.
         read = any((graph_ids, html_ids, overview_ids))
+        label = updated_label() if read else dash.no_update
+        if result.version == shown:  # the page shows exactly this already: no redraw
+            return (*keep, dash.no_update, dash.no_update, *rest(label, dash.no_update))
         return (result.figures, result.html, result.filter_options, result.overview,
-                None, False, updated_label() if read else dash.no_update,
-                *result.banner, result.alert_lists)  # fmt: skip
+                None, False, label, *result.banner, result.alert_lists,
+                result.version)  # fmt: skip
 
 
 def _register_custom_range(app: Dash) -> None:
@@ -150,22 +164,10 @@ def serve_dashboard(pipeline: Pipeline, settings: Settings) -> None:
     reader = ResultReader(settings.database_url)
     # The log's end offsets give "received" counts; only readable when it is local.
     log_ = SqliteLog(settings.log_dir) if settings.log_dir.is_dir() else None
-    from streamdash.kafka.settings import kafka_log
-
-    kafka = kafka_log(pipeline)
-    progress = None
-    if kafka is not None:  # the workers' progress, summed over partitions
-        from streamdash.kafka.progress import stream_offsets
-
-        url, group = settings.database_url, kafka.group
-
-        def progress() -> tuple[dict[str, int], dict[str, dict[str, int | None]]]:
-            return stream_offsets(url, group, pipeline)
-
     data = DashboardData(
         view_schemas(pipeline, settings.database_url),
         reader,
-        HealthTracker(pipeline, reader, log_, progress=progress),
+        HealthTracker(pipeline, reader, log_),
         alerts=AlertReader(settings.database_url),
     )
     server = build_server(create_app(pipeline, data), settings.host, settings.dashboard_port)

@@ -28,11 +28,12 @@ class TimeRange:
 
 
 RANGES: dict[str, TimeRange] = {
-    "5m": TimeRange("5 min", timedelta(minutes=5), 1.0),
+    # a little under the pages' 500 ms refresh: a lone viewer reloads on every tick
+    "5m": TimeRange("5 min", timedelta(minutes=5), 0.45),
     "1h": TimeRange("1 h", timedelta(hours=1), 2.0),
     "24h": TimeRange("24 h", timedelta(hours=24), 5.0),
     "all": TimeRange("all", None, 5.0),
-    "custom": TimeRange("custom", None, 1.0),
+    "custom": TimeRange("custom", None, 0.45),
 }
 CUSTOM = "custom"
 """The range whose bounds the viewer types (`Period`); the others end now."""
@@ -72,6 +73,10 @@ class DashboardData:
     def rows(self, view: str, period: Period) -> list[Row]:
         """Rows of `view`, newest first (at most `MAX_LIMIT`). Running (unwindowed) views
         ignore the range: each row is the current total of its key."""
+        return self.rows_versioned(view, period)[0]
+
+    def rows_versioned(self, view: str, period: Period) -> tuple[list[Row], int]:
+        """`rows` and their generation (it moves only when the rows do)."""
         key_name = period.key if period.key in RANGES else DEFAULT_RANGE
         time_range = RANGES[key_name]
         schema = self.schemas[view]
@@ -91,23 +96,31 @@ class DashboardData:
                 since, until = self.wall_clock() - time_range.span, None
             return self.reader.query_view(schema, since=since, until=until, limit=MAX_LIMIT)
 
-        result = self.cache.get(key, load, time_range.ttl)
+        result, generation = self.cache.get_versioned(key, load, time_range.ttl)
         assert isinstance(result, list)
-        return result
+        return result, generation
 
     def stream_health(self) -> list[StreamHealth]:
-        result = self.cache.get(("health",), self.health.sample, HEALTH_TTL)
+        return self.stream_health_versioned()[0]
+
+    def stream_health_versioned(self) -> tuple[list[StreamHealth], int]:
+        result, generation = self.cache.get_versioned(("health",), self.health.sample, HEALTH_TTL)
         assert isinstance(result, list)
-        return result
+        return result, generation
 
     def recent_alerts(self) -> list[dict[str, object]] | None:
         """The newest alerts (None without a reader): one query per tick for all viewers."""
+        return self.recent_alerts_versioned()[0]
+
+    def recent_alerts_versioned(self) -> tuple[list[dict[str, object]] | None, int]:
         reader = self.alerts
         if reader is None:
-            return None
-        result = self.cache.get(("alerts",), lambda: reader.alerts(limit=RECENT_ALERTS), ALERTS_TTL)
+            return None, 0
+        result, generation = self.cache.get_versioned(
+            ("alerts",), lambda: reader.alerts(limit=RECENT_ALERTS), ALERTS_TTL
+        )
         assert isinstance(result, list)
-        return result
+        return result, generation
 
     @property
     def queries(self) -> int:

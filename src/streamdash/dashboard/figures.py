@@ -8,7 +8,7 @@ from typing import Any
 
 from streamdash.dashboard import frames, special, style
 from streamdash.dashboard.frames import Row
-from streamdash.dashboard.libs import Figure, figure_template, go
+from streamdash.dashboard.libs import Figure, go
 from streamdash.spec.dashboards import DashboardPanel
 
 WAITING = "Waiting for data…"
@@ -25,7 +25,6 @@ def empty(message: str = WAITING) -> Figure:
     """The 'waiting for data' state: no axes, one centred line of text."""
     figure = go.Figure()
     figure.update_layout(
-        template=figure_template(),
         height=300,
         margin={"l": 16, "r": 16, "t": 16, "b": 16},
         paper_bgcolor="rgba(0,0,0,0)",

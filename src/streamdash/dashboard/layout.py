@@ -12,10 +12,15 @@ from dash import dcc, html
 
 from streamdash.dashboard import alert_panels, figures, widgets
 from streamdash.dashboard.data import CUSTOM, DEFAULT_RANGE, RANGES
-from streamdash.dashboard.libs import dbc
+from streamdash.dashboard.libs import dbc, themed
 from streamdash.spec.dashboards import DashboardPanel
 
-REFRESH_MS = 1000
+REFRESH_MS = 500
+"""How often a page asks for new data: with the shared cache's TTL a little under it, a
+committed row is on screen within ~1 s (the benchmark measures it: docs/benchmarks.md).
+Asking is cheap: an unchanged page gets "no update" and redraws nothing."""
+SHOWN_ID = "shown"
+"""Store of the version of what the page shows (see `refresh.Update.version`)."""
 OVERVIEW = "overview"
 
 GRAPH_CONFIG: Any = {"displaylogo": False, "responsive": True}
@@ -125,6 +130,7 @@ def shell(streams: Sequence[str]) -> html.Div:
         [
             dcc.Location(id="url"),
             dcc.Interval(id="tick", interval=REFRESH_MS),
+            dcc.Store(id=SHOWN_ID),
             _navbar(streams),
             dbc.Container(
                 [
@@ -148,7 +154,8 @@ def _panel_card(page: str, index: int, panel: DashboardPanel) -> dbc.Col:
     if panel.panel in widgets.HTML_PANELS:
         body = html.Div(widgets.waiting(), id=html_id(page, index))
     else:
-        body = dcc.Graph(id=graph_id(page, index), figure=figures.empty(), config=GRAPH_CONFIG)
+        empty = themed(figures.empty())
+        body = dcc.Graph(id=graph_id(page, index), figure=empty, config=GRAPH_CONFIG)
     header = [html.Span(panel.heading, className="sd-panel-title")]
     if panel.unit and panel.panel not in ("stat", "table"):
         header.append(dbc.Badge(panel.unit, color="secondary", className="ms-2"))

@@ -4,6 +4,7 @@ are `Any` to the type checker; `Figure` names a Plotly figure in signatures."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any, TypeAlias
 
 import dash_bootstrap_components as dbc  # type: ignore[import-untyped]
@@ -31,4 +32,22 @@ def plotly_js() -> str:
     return str(plotly.offline.get_plotlyjs())
 
 
-__all__ = ["TEMPLATE", "Figure", "dbc", "figure_template", "go", "pio", "plotly_js"]
+@functools.cache
+def _template_json() -> dict[str, Any]:
+    template: dict[str, Any] = pio.templates[figure_template()].to_plotly_json()
+    return template
+
+
+def themed(figure: Figure) -> dict[str, Any]:
+    """`figure` as the JSON-ready dict Dash sends, with the dark template attached.
+
+    The builders make figures without a template and it is attached here, as one shared
+    plain dict: setting `layout.template` on a Plotly figure validates and deep-copies the
+    whole template, which measured 30-75 ms per figure — most of the cost of a page refresh.
+    """
+    plain: dict[str, Any] = figure.to_plotly_json()
+    plain.setdefault("layout", {})["template"] = _template_json()
+    return plain
+
+
+__all__ = ["TEMPLATE", "Figure", "dbc", "figure_template", "go", "pio", "plotly_js", "themed"]

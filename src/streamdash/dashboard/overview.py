@@ -13,7 +13,7 @@ from streamdash.dashboard import alert_panels, figures
 from streamdash.dashboard.frames import MISSING
 from streamdash.dashboard.health import StreamHealth
 from streamdash.dashboard.layout import page_path
-from streamdash.dashboard.libs import Figure, dbc, figure_template, go
+from streamdash.dashboard.libs import Figure, dbc, go, themed
 
 OVERVIEW_ID = {"kind": "overview", "page": "overview", "index": 0}
 
@@ -68,7 +68,6 @@ def sparkline(history: Sequence[float]) -> Figure:
         )
     )
     figure.update_layout(
-        template=figure_template(),
         height=60,
         margin={"l": 0, "r": 0, "t": 0, "b": 0},
         paper_bgcolor="rgba(0,0,0,0)",
@@ -114,7 +113,7 @@ def _card(health: StreamHealth, now_us: float) -> dbc.Col:
     if len(health.history) >= 2:
         body.append(
             dcc.Graph(
-                figure=sparkline(health.history),
+                figure=themed(sparkline(health.history)),
                 config={"displayModeBar": False, "staticPlot": True},
                 className="mt-2",
             )

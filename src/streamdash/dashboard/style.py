@@ -6,20 +6,20 @@ from __future__ import annotations
 import math
 
 from streamdash.dashboard import frames
-from streamdash.dashboard.libs import Figure, figure_template
+from streamdash.dashboard.libs import Figure
 from streamdash.spec.dashboards import DashboardPanel
 
 
 def base(panel: DashboardPanel, figure: Figure) -> Figure:
+    # the dark template is attached when the figure is sent (`libs.themed`), not here
     figure.update_layout(
-        template=figure_template(),
         margin={"l": 56, "r": 16, "t": 16, "b": 40},
         height=300,
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0},
         paper_bgcolor="rgba(0,0,0,0)",
         plot_bgcolor="rgba(0,0,0,0)",
         hovermode="closest",
-        # Keeps zoom and hidden traces while new data arrives every second.
+        # Keeps zoom and hidden traces while new data arrives.
         uirevision=f"{panel.view}:{panel.heading}",
     )
     if frames.is_percent(panel):

@@ -18,7 +18,7 @@ from streamdash.engine.aggregates import MetricPlan, Sketch, plan_aggregate
 from streamdash.engine.decode import decode_sql
 from streamdash.engine.expressions import quote, referenced_columns, safe_sql
 from streamdash.engine.windows import WindowPlan
-from streamdash.results import TIMESTAMP, ViewSchema
+from streamdash.results import ViewSchema, arrow_timestamp
 from streamdash.spec.metrics import Aggregate, PostExpr, parse_metric
 from streamdash.spec.models import Pipeline, StreamSpec
 from streamdash.spec.sinks import event_outputs
@@ -170,7 +170,7 @@ def _types(con: duckdb.DuckDBPyConnection, enrich: str, exprs: list[str]) -> lis
 def _plain(t: pa.DataType) -> pa.DataType:
     """Result tables use plain Arrow types: timestamps in UTC microseconds, utf8 strings."""
     if pa.types.is_timestamp(t):
-        return TIMESTAMP
+        return arrow_timestamp()
     if pa.types.is_large_string(t) or pa.types.is_string_view(t):
         return pa.string()
     return t
@@ -188,8 +188,11 @@ def _compile_view(
     parsed = {m: parse_metric(text) for m, text in view.metrics.items()}
     aggs = {m: p for m, p in parsed.items() if isinstance(p, Aggregate)}
     args = [safe_sql(a.arg) for a in aggs.values() if a.arg is not None]
-    key_types = _types(con, enrich, [quote(k) for k in view.group_by])
-    arg_types = dict(zip(args, _types(con, enrich, args), strict=True))
+    # one probe query for the keys and the arguments: each costs a DuckDB bind and run,
+    # and compiling the built-in views made 24 of them at every engine start
+    keys = [quote(k) for k in view.group_by]
+    probed = _types(con, enrich, [*keys, *args])
+    key_types, arg_types = probed[: len(keys)], dict(zip(args, probed[len(keys) :], strict=True))
     sketch_of: dict[tuple[str, str], Sketch] = {}
     metrics = []
     for i, (metric, agg) in enumerate(aggs.items()):

@@ -6,7 +6,7 @@ import duckdb
 import pyarrow as pa
 
 from streamdash.engine.expressions import quote
-from streamdash.results import TIMESTAMP
+from streamdash.results import arrow_timestamp
 from streamdash.spec.models import FieldSpec
 
 _ARROW = {
@@ -15,7 +15,7 @@ _ARROW = {
     "int64": pa.int64(),
     "float64": pa.float64(),
     "bool": pa.bool_(),
-    "timestamp": TIMESTAMP,
+    "timestamp": arrow_timestamp(),
     "json": pa.string(),
 }
 

@@ -11,7 +11,7 @@ import pyarrow as pa
 from streamdash.reports.definitions import ReportDefinition, Section, coverage_sql
 from streamdash.reports.engine import ReportEngine
 from streamdash.reports.period import Period
-from streamdash.results import TIMESTAMP
+from streamdash.results import arrow_timestamp
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class Report:
 
 def _normal_type(kind: pa.DataType) -> pa.DataType:
     if pa.types.is_timestamp(kind):
-        return TIMESTAMP
+        return arrow_timestamp()
     if pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
         return pa.string()
     if pa.types.is_decimal(kind):

@@ -21,7 +21,7 @@ from psycopg import sql
 from streamdash.reports.definitions import TableRequest
 from streamdash.reports.engine import ReportError
 from streamdash.reports.period import Period
-from streamdash.results import TIMESTAMP
+from streamdash.results import arrow_timestamp
 from streamdash.store.connection import connect, describe, first_line
 
 _ARROW_TYPES: dict[str, pa.DataType] = {
@@ -34,7 +34,7 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "double precision": pa.float64(),
     "numeric": pa.float64(),
     "boolean": pa.bool_(),
-    "timestamp with time zone": TIMESTAMP,
+    "timestamp with time zone": arrow_timestamp(),
 }
 NULL = "\\N"
 

@@ -15,6 +15,8 @@ import pyarrow as pa
 from streamdash.config import Settings
 from streamdash.errors import Retryable
 from streamdash.log.sqlite import SqliteLog
+from streamdash.runtime.backoff import Backoff
+from streamdash.runtime.readiness import notify_ready
 from streamdash.runtime.runner import EngineRunner, Sink
 from streamdash.runtime.tables import load_table
 from streamdash.sinks.outputs import WithExtraSinks, extra_sinks
@@ -81,18 +83,16 @@ def run_engine(
         signal.signal(signal.SIGINT, _on_signal)
 
     log = SqliteLog(settings.log_dir, synchronous=settings.log_sync)
+    store = PostgresSink(database_url)
     extras = extra_sinks(pipeline)
-    sink: Sink = PostgresSink(database_url)
-    if extras:
-        sink = WithExtraSinks(sink, extras)
-    refresher_tables = {
-        name: load_table(name, spec, database_url=database_url)
-        for name, spec in pipeline.tables.items()
-    }
-    processor = Processor(pipeline, refresher_tables)
-    runner = EngineRunner(processor, log, sink, list(pipeline.streams))
+    sink: Sink = WithExtraSinks(store, extras) if extras else store
+    processor: Processor | None = None
+    used = False
+    """`processor` went through a start(): its state is of unknown validity after a failure."""
+    runner: EngineRunner | None = None
 
     def apply(name: str, table: pa.Table) -> None:
+        assert runner is not None  # refreshes run between the runner's steps
         runner.processor.set_table(name, table)  # type: ignore[attr-defined]
         # a refresh is not in the log: checkpoint so replays never cross it
         runner.request_checkpoint()
@@ -103,33 +103,52 @@ def run_engine(
     # (not restored, or partly replayed) would commit rows and a checkpoint built on wrong
     # window state as soon as the database answers again.
     started = False
-    fresh = True
+    backoff = Backoff()
     while not stop.is_set():
         try:
             if not started:
-                if not fresh:  # rebuild from nothing: the old state is of unknown validity
+                # The processor is built before the database is needed: `streamdash run`
+                # starts this process while PostgreSQL is still starting, and compiling the
+                # views meanwhile takes that work off the path to the first result row.
+                if processor is None:
+                    processor = Processor(pipeline, refresher.initial())
+                store.connect()
+                if used:  # rebuild from nothing, now that the database answers again
                     processor.close()
                     processor = Processor(pipeline, refresher.initial())
-                    runner.processor = processor
-                fresh = False
+                    used = False
+                if runner is None:
+                    runner = EngineRunner(processor, log, sink, list(pipeline.streams))
+                runner.processor = processor
+                used = True
                 runner.start()
                 started = True
+                notify_ready()  # `streamdash run` starts the readers now
+            assert runner is not None
             refresher.refresh_due()
-            if runner.step() == 0:
+            processed = runner.step()
+            backoff.succeeded()
+            if processed == 0:
                 stop.wait(0.02)
         except Retryable as err:
             # nothing of the failed batch was committed: recover from the last checkpoint
             what = "step" if started else "start"
-            _log.warning("engine %s failed (%s); recovering from the last checkpoint", what, err)
+            if runner is None and not backoff.at_ceiling:
+                # not started yet: the database is most likely still starting up
+                _log.info("waiting for the database: %s", err)
+            else:
+                _log.warning(
+                    "engine %s failed (%s); recovering from the last checkpoint", what, err
+                )
             started = False
-            stop.wait(1.0)
-    if started:
+            stop.wait(backoff.next_delay())
+    if started and runner is not None:
         try:
             runner.checkpoint_now()
         except Retryable as err:
             _log.warning(
                 "final checkpoint failed (%s); the next start replays more of the log", err
             )
-    log.close()
     for extra in extras:
         extra.close()
+    log.close()

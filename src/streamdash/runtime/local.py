@@ -14,17 +14,22 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-
-from rich.console import Console
-from rich.live import Live
+from typing import TYPE_CHECKING
 
 from streamdash.config import ENV_KAFKA, Settings, mask_url
-from streamdash.kafka.settings import KafkaSettings
-from streamdash.log.sqlite import SqliteLog
-from streamdash.runtime.feeder import Feeder
-from streamdash.runtime.services import Supervisor, child_env, database, wait_healthy
-from streamdash.runtime.status import StatusBoard
-from streamdash.spec.models import Pipeline
+from streamdash.runtime.services import LocalDatabase, Supervisor, child_env, wait_healthy
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from streamdash.kafka.settings import KafkaSettings
+    from streamdash.spec.models import Pipeline
+
+# The status board, the feeders and rich's Live display are imported only once the children
+# are spawned: every import before that delays the first acknowledged event and first row.
+
+READERS_WAIT_S = 10.0
+"""How long the dashboard and alert evaluator wait for the engine to start, at most."""
 
 
 @dataclass(frozen=True)
@@ -54,70 +59,98 @@ def run_local(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     api_url = f"http://{settings.host}:{settings.port}"
     spec_args = [str(options.spec_path)] if options.spec_path else []
-    with database(settings) as database_url:
-        env = child_env(settings, database_url)
-        if options.kafka is not None:  # every child (the dashboard too) knows the log
-            env[ENV_KAFKA] = options.kafka.bootstrap
-        supervisor = Supervisor()
-        logs = settings.data_dir / "logs"
+    logs = settings.data_dir / "logs"
+    database = LocalDatabase(settings)
+    supervisor = Supervisor(logs)
+    try:
+        # The API and the engine start while the database initialises and starts: ingest
+        # needs only the log (events posted meanwhile are durable and processed once the
+        # database answers), and the engine retries until it does. On two cores this
+        # overlaps their ~1 s of imports with initdb instead of adding them up.
+        env = _env(settings, options, database.url)
         kafka_args = ["--kafka", options.kafka.bootstrap] if options.kafka else []
-        supervisor.spawn(
-            "api",
-            [
-                *("serve", *spec_args, "--host", settings.host, "--port", str(settings.port)),
-                *kafka_args,
-            ],
-            env,
-            logs,
-        )
+        api_args = ["serve", *spec_args, "--host", settings.host, "--port", str(settings.port)]
+        supervisor.spawn("api", [*api_args, *kafka_args], env)
+        engines = ["engine"] if options.kafka is None else []
+        engines += [f"worker-{i + 1}" for i in range(options.workers if options.kafka else 0)]
+        for name in engines:
+            args = ["engine", *spec_args] if name == "engine" else ["worker", *spec_args]
+            supervisor.spawn(name, [*args, *kafka_args], env, notifies=name == "engine")
+        if database.start():
+            # the reserved port was taken in between: restart them with the real URL
+            env = _env(settings, options, database.url)
+            supervisor.respawn(["api", *engines], env)
+        if not wait_healthy(api_url):
+            console.print(f"[red]the ingest API did not start; see {logs / 'api.log'}")
+            return 1
+        _print_banner(console, settings, database.url, api_url, logs)
+        # The readers start once ingest is up and the engine has started (or could not,
+        # within READERS_WAIT_S): on two cores their ~2 s of imports would otherwise slow
+        # the engine's start, and with it the first acknowledged event's result row.
         if options.kafka is None:
-            supervisor.spawn("engine", ["engine", *spec_args], env, logs)
-        for i in range(options.workers if options.kafka else 0):
-            supervisor.spawn(f"worker-{i + 1}", ["worker", *spec_args, *kafka_args], env, logs)
-        try:
-            if not wait_healthy(api_url):
-                console.print(f"[red]the ingest API did not start; see {logs / 'api.log'}")
-                return 1
-            # the readers start once ingest is up: on two cores their imports would
-            # otherwise delay the first acknowledged event and the first result row
-            supervisor.spawn("alerts", ["alerts", *spec_args], env, logs)
-            dashboard_args = ["--host", settings.host, "--port", str(settings.dashboard_port)]
-            supervisor.spawn("dashboard", ["dashboard", *spec_args, *dashboard_args], env, logs)
-            _print_banner(console, settings, database_url, api_url, logs)
-            feeders = _start_feeders(pipeline, settings, options, api_url, stop)
-            board = _status_board(pipeline, settings, options, database_url)
-            deadline = time.monotonic() + options.duration if options.duration else None
-            with Live(
-                board.render(), console=console, refresh_per_second=2, transient=False
-            ) as live:
-                while not stop.is_set():
-                    board.refresh()
-                    live.update(board.render())
-                    dead = supervisor.dead()
-                    if dead:
-                        console.print(f"[red]{', '.join(dead)} stopped unexpectedly; see {logs}")
-                        return 1
-                    if deadline is not None and time.monotonic() >= deadline:
-                        break
-                    stop.wait(1.0)
-            stop.set()
-            for thread in feeders:
-                thread.join(timeout=5)
-        finally:
-            supervisor.stop()
+            supervisor.wait_ready("engine", READERS_WAIT_S, stop)
+        supervisor.spawn("alerts", ["alerts", *spec_args], env)
+        dashboard_args = ["--host", settings.host, "--port", str(settings.dashboard_port)]
+        supervisor.spawn("dashboard", ["dashboard", *spec_args, *dashboard_args], env)
+        _show_status(pipeline, settings, options, api_url, database.url, supervisor, console, stop)
+        if supervisor.dead():
+            return 1
+    finally:
+        supervisor.stop()
+        database.stop()
     console.print("stopped cleanly; run the same command again to resume")
     return 0
 
 
-def _status_board(
-    pipeline: Pipeline, settings: Settings, options: LocalOptions, database_url: str
-) -> StatusBoard:
-    if options.kafka is None:
-        return StatusBoard(pipeline, SqliteLog(settings.log_dir), database_url)
-    from streamdash.kafka.progress import KafkaStatusBoard
+def _show_status(
+    pipeline: Pipeline,
+    settings: Settings,
+    options: LocalOptions,
+    api_url: str,
+    database_url: str,
+    supervisor: Supervisor,
+    console: Console,
+    stop: threading.Event,
+) -> None:
+    """The live status line until Ctrl-C, `--duration`, or a child dies (reported)."""
+    from rich.live import Live
 
-    log = SqliteLog(settings.log_dir)  # not read: the board reads the workers' progress
-    return KafkaStatusBoard(pipeline, log, database_url, group=options.kafka.group)
+    from streamdash.log.sqlite import SqliteLog
+    from streamdash.runtime.status import StatusBoard
+
+    feeders = _start_feeders(pipeline, settings, options, api_url, stop)
+    board: StatusBoard
+    if options.kafka is None:
+        board = StatusBoard(pipeline, SqliteLog(settings.log_dir), database_url)
+    else:
+        from streamdash.kafka.progress import KafkaStatusBoard
+
+        log = SqliteLog(settings.log_dir)  # not read: the board reads the workers' progress
+        board = KafkaStatusBoard(pipeline, log, database_url, group=options.kafka.group)
+    deadline = time.monotonic() + options.duration if options.duration else None
+    with Live(board.render(), console=console, refresh_per_second=2, transient=False) as live:
+        while not stop.is_set():
+            board.refresh()
+            live.update(board.render())
+            dead = supervisor.dead()
+            if dead:
+                console.print(
+                    f"[red]{', '.join(dead)} stopped unexpectedly; see {supervisor.log_dir}"
+                )
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            stop.wait(1.0)
+    stop.set()
+    for thread in feeders:
+        thread.join(timeout=5)
+
+
+def _env(settings: Settings, options: LocalOptions, database_url: str) -> dict[str, str]:
+    env = child_env(settings, database_url)
+    if options.kafka is not None:  # every child (the dashboard too) knows the log
+        env[ENV_KAFKA] = options.kafka.bootstrap
+    return env
 
 
 def _print_banner(
@@ -160,6 +193,8 @@ def _start_feeders(
 ) -> list[threading.Thread]:
     if not options.demo:
         return []
+    from streamdash.runtime.feeder import Feeder
+
     threads = []
     run = demo_run_number(settings.data_dir)
     for i, (name, spec) in enumerate(pipeline.streams.items()):

@@ -3,6 +3,7 @@ engine's memory. Adapts the store's `ResultReader` to the ingest app's `ResultQu
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -28,10 +29,24 @@ def view_schemas(pipeline: Pipeline, database_url: str | None = None) -> dict[st
 
 
 class StoreQueries:
+    """The schemas are derived on first use, not at construction: that needs the engine's
+    compiler (DuckDB and all, ~0.5 s of imports) and, for reference tables read from
+    PostgreSQL, the database — neither of which the API should wait for before it accepts
+    events. A failure (database not up yet) is retried on the next query."""
+
     def __init__(self, pipeline: Pipeline, database_url: str) -> None:
         self.pipeline = pipeline
-        self.schemas = view_schemas(pipeline, database_url)
+        self.database_url = database_url
         self.reader = ResultReader(database_url)
+        self._schemas: dict[str, ViewSchema] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def schemas(self) -> dict[str, ViewSchema]:
+        with self._lock:  # queries run on worker threads: derive once
+            if self._schemas is None:
+                self._schemas = view_schemas(self.pipeline, self.database_url)
+            return self._schemas
 
     def views(self) -> list[dict[str, Any]]:
         out = []

@@ -58,4 +58,5 @@ def serve_api(pipeline: Pipeline, settings: Settings, kafka_option: str | None =
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=5,
+        ws="none",  # no websocket routes: skips importing a websocket stack at every start
     )

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from streamdash.errors import Fatal
+from streamdash.errors import Fatal, StoreUnavailable
 from streamdash.spec.models import FieldSpec, TableSpec
 
 _SCALARS: dict[str, pa.DataType] = {
@@ -65,8 +65,11 @@ def load_table(
         import psycopg
         from psycopg.rows import dict_row
 
-        with psycopg.connect(database_url, row_factory=dict_row) as conn:
-            rows = conn.execute(source.postgres).fetchall()
+        try:
+            with psycopg.connect(database_url, row_factory=dict_row, connect_timeout=5) as conn:
+                rows = conn.execute(source.postgres).fetchall()
+        except psycopg.OperationalError as err:  # down or still starting: worth a retry
+            raise StoreUnavailable(f"table {name!r}: cannot read PostgreSQL: {err}") from err
         table = pa.Table.from_pylist(
             [{k: r.get(k) for k in schema.names} for r in rows], schema=schema
         )

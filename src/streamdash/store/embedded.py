@@ -6,6 +6,10 @@ on a unix socket. Here the server listens on 127.0.0.1, runs in its own session 
 the terminal does not reach it), and survives the process that started it: the next start on
 the same data directory finds it through `postmaster.pid` and reuses it, which makes restarts
 fast; a stale `postmaster.pid` left by kill -9 is recognised and removed.
+
+The port can be decided before the server starts (`reserve_port`), so that `streamdash run`
+hands the URL to the API and engine processes and lets them import and prepare while initdb
+runs, instead of one after the other.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import os
 import shlex
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -65,6 +70,13 @@ def _binaries() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
+# initdb makes its ~1000 new files durable before it returns. One syncfs() of the file
+# system instead of one fsync() per file: measured here 0.05 s instead of 0.2-1.4 s, the same
+# guarantee (every file is on disk when initdb returns; nothing like --no-sync). Linux only;
+# it also flushes other dirty files of that file system, which is the price.
+_SYNC_METHOD = ("--sync-method=syncfs",) if sys.platform.startswith("linux") else ()
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((HOST, 0))
@@ -102,6 +114,7 @@ class EmbeddedPostgres:
         self.port: int | None = None
         self.reused = False
         """True if `start()` found a server already running on this data directory."""
+        self._reserved: int | None = None
 
     @property
     def url(self) -> str:
@@ -129,6 +142,19 @@ class EmbeddedPostgres:
     ) -> None:
         self.stop()
 
+    def reserve_port(self) -> str:
+        """Decide the port before starting and return the URL the server will have.
+
+        The port of a server already running on this data directory, else a free one that
+        `start()` will try first. Clients may be handed the URL at once (they must retry
+        until the server answers). `start()` can still end up on another port — the free
+        one was taken in between, or another process started a server meanwhile — so
+        compare `url` after `start()`.
+        """
+        self._reserved = self._live_port() or _free_port()
+        self.port = self._reserved
+        return self.url
+
     def start(self, timeout: float = 30.0) -> None:
         """Initialise the data directory if needed, start or reuse the server, and create the
         `streamdash` database if missing."""
@@ -140,6 +166,7 @@ class EmbeddedPostgres:
             port = self._running_port(timeout)
             self.reused = port is not None
             self.port = port if port is not None else self._launch(account, timeout)
+            self._reserved = None
         self._ensure_database()
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -203,7 +230,17 @@ class EmbeddedPostgres:
             "--auth=trust",
             "--encoding=UTF8",
             "--locale=C",
+            *_SYNC_METHOD,
         )
+
+    def _live_port(self) -> int | None:
+        """The port in `postmaster.pid` if its server process is alive (ready or not)."""
+        lines = _postmaster_lines(self.pgdata)
+        if not lines or len(lines) < 4 or not lines[0].strip().isdigit():
+            return None
+        if not _is_live_postgres(int(lines[0])) or not lines[3].strip().isdigit():
+            return None
+        return int(lines[3])
 
     def _running_port(self, timeout: float) -> int | None:
         """The port of a live server on this data directory, else None (a stale
@@ -242,8 +279,9 @@ class EmbeddedPostgres:
     def _launch(self, account: ServiceAccount, timeout: float) -> int:
         log_file = self.pgdata / LOG_NAME
         deadline = time.monotonic() + timeout
+        reserved = self._reserved
         while True:
-            port = _free_port()
+            port, reserved = reserved or _free_port(), None
             options = f"-h {HOST} -p {port} -k {shlex.quote(self._socket_dir())}"
             log_start = log_file.stat().st_size if log_file.exists() else 0
             try:

@@ -59,6 +59,10 @@ class PostgresSink:
             self._conn.close()
             self._conn = None
 
+    def connect(self) -> None:
+        """Open the connection now: `StoreUnavailable` while the database does not answer."""
+        self._connection()
+
     def _connection(self) -> psycopg.Connection[tuple[object, ...]]:
         if self._conn is None or self._conn.closed or self._conn.broken:
             self.close()

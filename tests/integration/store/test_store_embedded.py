@@ -6,6 +6,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import tempfile
 import time
 import uuid
@@ -167,3 +168,30 @@ def test_root_with_a_data_dir_in_the_real_home(caplog: pytest.LogCaptureFixture)
     assert home.stat().st_mode == mode_before
     assert not requested.parent.exists()
     assert str(pg.pgdata) in caplog.text
+
+
+def test_reserved_port_is_the_one_the_server_starts_on(server: EmbeddedPostgres) -> None:
+    url = server.reserve_port()  # before initdb: nothing exists yet
+    assert not (server.pgdata / "PG_VERSION").exists()
+    server.start()
+    assert server.url == url
+    assert _query(url, "SELECT current_database()") == "streamdash"
+
+
+def test_reserving_while_a_server_runs_gives_its_port(server: EmbeddedPostgres, base: Path) -> None:
+    server.start()
+    other = EmbeddedPostgres(base / "pgdata")
+    assert other.reserve_port() == server.url
+    other.start()
+    assert other.reused and other.url == server.url
+
+
+def test_a_reserved_port_taken_meanwhile_moves_the_server(server: EmbeddedPostgres) -> None:
+    planned = server.reserve_port()
+    assert server.port is not None
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", server.port))
+        squatter.listen()
+        server.start()
+    assert server.url != planned
+    assert _query(server.url, "SELECT 1") == 1

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
 from streamdash.bench import run_benchmarks, select
+from streamdash.bench.dashboard import run_dashboard_benchmark
 from streamdash.bench.engine import run_engine_benchmark
 from streamdash.bench.freshness import run_freshness_benchmark
 from streamdash.bench.ingest import run_ingest_benchmark
@@ -59,6 +61,23 @@ def test_startup_cold_then_warm() -> None:
         assert 0 < timing.healthz_s <= timing.posted_s <= timing.first_row_s
 
 
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian `chromium` is not installed")
+def test_dashboard_sees_every_probe_in_every_viewer() -> None:
+    result = run_dashboard_benchmark(
+        3.0, viewer_counts=(1, 2), probe_every=0.5, seed_users_count=20
+    )
+    assert [p.viewers for p in result.phases] == [1, 2]
+    for phase in result.phases:
+        assert phase.probes >= 3
+        assert phase.missing == 0
+        assert phase.samples == phase.probes * phase.viewers
+        # committed before shown: the row poller runs on the same clock as the pages
+        assert 0 < phase.post_to_row_p50_ms <= phase.post_to_dom_p50_ms
+        assert phase.queries_per_s > 0  # counted by PostgreSQL for the viewer role
+        assert phase.dashboard_cpu_cores > 0
+    assert len(result.measures()) == 12
+
+
 def test_memory_samples_both_processes() -> None:
     result = run_memory_benchmark(3.0, rate=2_000.0, sample_every=1.0)
     assert [s.process for s in result.series] == ["api", "engine"]
@@ -81,7 +100,15 @@ def test_run_benchmarks_prints_and_writes_json(tmp_path: Path) -> None:
 
 
 def test_select_names_and_aliases() -> None:
-    assert select(None) == ["engine", "ingest", "freshness", "startup", "memory", "kafka"]
+    assert select(None) == [
+        "engine",
+        "ingest",
+        "freshness",
+        "startup",
+        "dashboard",
+        "memory",
+        "kafka",
+    ]
     assert select("start,engine") == ["startup", "engine"]
     with pytest.raises(ValueError, match="unknown benchmark"):
         select("speed")

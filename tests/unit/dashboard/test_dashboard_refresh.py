@@ -52,7 +52,8 @@ def test_empty_database_shows_waiting_states(pg_db: str) -> None:
     with _refresher(pg_db) as refresher:
         result = refresher.safe_refresh(GRAPHS, [], [], [], OVERVIEW, "5m")
     assert isinstance(result, Update), result
-    assert result.figures[0].layout.annotations[0].text == "Waiting for data…"
+    assert result.figures[0]["layout"]["annotations"][0]["text"] == "Waiting for data…"
+    assert result.figures[0]["layout"]["template"]["layout"]  # the dark theme is attached
     assert len(result.overview) == 1
 
 
@@ -104,3 +105,15 @@ def test_custom_period_bounds_the_query(pg_db: str) -> None:
         reader.close()
     assert sorted(got) == [f"2026-12-01T12:00:{s}Z" for s in (10, 20, 30)]  # JSON-ready rows
     assert len(all_rows) == 6
+
+
+def test_viewers_of_one_page_state_share_one_build(pg_db: str) -> None:
+    """Twenty viewers asking for the same page with unchanged rows get the very same
+    figures (built once) and the same version; new rows give a new version."""
+    with _refresher(pg_db) as refresher:
+        first = refresher.refresh(GRAPHS, [], [], [], [], "5m")
+        again = [refresher.refresh(GRAPHS, [], [], [], [], "5m") for _ in range(20)]
+        assert all(update is first for update in again)
+        assert all(update.version == first.version for update in again)
+        other_range = refresher.refresh(GRAPHS, [], [], [], [], "1h")
+        assert other_range.version != first.version

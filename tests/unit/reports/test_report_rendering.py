@@ -19,7 +19,7 @@ from streamdash.reports.definitions import Chart, ReportDefinition, Section, Tab
 from streamdash.reports.html import render_html
 from streamdash.reports.markdown import render_markdown
 from streamdash.reports.period import Period
-from streamdash.results import TIMESTAMP
+from streamdash.results import arrow_timestamp
 
 T0 = datetime(2024, 5, 1, 12, tzinfo=UTC)
 T1 = datetime(2024, 5, 1, 13, tzinfo=UTC)
@@ -74,7 +74,7 @@ SHOP_ROWS = pa.table(
 )
 TREND_ROWS = pa.table(
     {
-        "bucket_start": pa.array([T0, T0, T1], TIMESTAMP),
+        "bucket_start": pa.array([T0, T0, T1], arrow_timestamp()),
         "shop": ["north|east", "west", "west"],
         "orders": pa.array([5, 7, 9], pa.int64()),
     }
