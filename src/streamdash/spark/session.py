@@ -63,6 +63,12 @@ def session_conf(master: str, ui: bool = True) -> dict[str, str]:
         "spark.sql.ansi.enabled": "false",
         "spark.ui.enabled": "true" if ui else "false",
         "spark.ui.showConsoleProgress": "false",
+        # Constraint propagation multiplies out the aliases of wide projections: the
+        # decode's per-field CASE checks of the users stream under created_users' 18
+        # metrics took the optimizer past a 3 GiB heap (OutOfMemoryError in
+        # ExpressionSet.canonicalized). Constraints only let the optimizer infer and prune
+        # filters; results do not depend on them.
+        "spark.sql.constraintPropagation.enabled": "false",
     }
     cores = local_cores(master)
     if cores is not None:
