@@ -145,13 +145,17 @@ class Results:
 
 
 def alerts(url: str, rule: str | None = None) -> list[tuple[Any, ...]]:
-    """(id, rule, key, state, resolved?, notified?) of every alert, oldest first."""
+    """(id, rule, key, state, resolved?, notified?) of every alert, oldest first; none while
+    the table does not exist yet (an evaluator started in a thread creates it)."""
     with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "SELECT id, rule, key, state, resolved_at IS NOT NULL, notified_at IS NOT NULL "
-            "FROM alerts WHERE %s::text IS NULL OR rule = %s ORDER BY id",
-            (rule, rule),
-        ).fetchall()
+        try:
+            rows = conn.execute(
+                "SELECT id, rule, key, state, resolved_at IS NOT NULL, notified_at IS NOT NULL "
+                "FROM alerts WHERE %s::text IS NULL OR rule = %s ORDER BY id",
+                (rule, rule),
+            ).fetchall()
+        except psycopg.errors.UndefinedTable:
+            return []
     return rows
 
 
