@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from streamdash.cli_args import SpecArg
 from streamdash.config import Settings
 from streamdash.errors import SpecError, StreamdashError
 from streamdash.spec.models import Pipeline
@@ -35,14 +36,6 @@ console = Console()
 # soft_wrap: an error message stays one line (greppable, copyable) whatever the terminal width
 err_console = Console(stderr=True, soft_wrap=True)
 
-SpecArg = Annotated[
-    Path | None,
-    typer.Argument(
-        help="Pipeline spec (YAML). Default: the five built-in streams.",
-        exists=True,
-        dir_okay=False,
-    ),
-]
 KafkaOption = Annotated[
     str | None,
     typer.Option(

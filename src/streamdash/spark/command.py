@@ -9,18 +9,11 @@ from typing import Annotated, Literal
 
 import typer
 
+from streamdash.cli_args import SpecArg
 from streamdash.config import ENV_KAFKA
 from streamdash.errors import SpecError, StreamdashError
 from streamdash.spec.models import Pipeline
 
-SpecArgument = Annotated[
-    Path | None,
-    typer.Argument(
-        help="Pipeline spec (YAML). Default: the five built-in streams.",
-        exists=True,
-        dir_okay=False,
-    ),
-]
 KafkaOption = Annotated[
     str | None,
     typer.Option(
@@ -66,7 +59,7 @@ def _load(spec: Path | None) -> Pipeline:
 
 
 def spark_run(
-    spec: SpecArgument = None,
+    spec: SpecArg = None,
     kafka: KafkaOption = None,
     master: Annotated[
         str | None,
