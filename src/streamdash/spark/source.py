@@ -28,9 +28,42 @@ def connector_available(spark: SparkSession) -> bool:
 
 
 def register_python_source(spark: SparkSession) -> None:
-    from streamdash.spark.kafka_source import KafkaDataSource
+    """Register `kafka_source.KafkaDataSource`, as `spark.dataSource.register` would, but
+    with its environment in a `ConcurrentHashMap` instead of py4j's `HashMap`.
 
-    spark.dataSource.register(KafkaDataSource)
+    Spark 4 hands that one map to every reader of the source and writes into it without a
+    lock: each query's `PythonStreamingSourceRunner` as it starts (one thread per query),
+    each task's `BasePythonRunner.compute` (one thread per core), while other threads
+    serialise it into tasks. Queries starting together after a restart corrupted it for
+    the rest of the session (tasks failed to deserialise it, `OptionalDataException` in
+    `HashMap.readObject`, every retry again). A concurrent map is safe to update and to
+    serialise from any thread (its serialised form has no entry count to go stale)."""
+    from pyspark.sql.udf import _wrap_function
+
+    from streamdash.spark.kafka_source import SOURCE_NAME, KafkaDataSource
+
+    jvm = spark._jvm
+    assert jvm is not None
+    wrapped = _wrap_function(spark.sparkContext, KafkaDataSource)
+    function = jvm.org.apache.spark.api.python.SimplePythonFunction(
+        wrapped.command(),
+        jvm.java.util.concurrent.ConcurrentHashMap(wrapped.envVars()),
+        wrapped.pythonIncludes(),
+        wrapped.pythonExec(),
+        wrapped.pythonVer(),
+        wrapped.broadcastVars(),
+        wrapped.accumulator(),
+    )
+    python = jvm.org.apache.spark.sql.execution.datasources.v2.python
+    source = python.UserDefinedPythonDataSource(function)
+    spark._jsparkSession.dataSource().registerPython(SOURCE_NAME, source)
+
+
+def source_environment_class(spark: SparkSession, name: str) -> str:
+    """The Java class of the environment map a registered Python data source's readers
+    share (a `ConcurrentHashMap` for ours)."""
+    manager = spark._jsparkSession.sessionState().dataSourceManager()
+    return str(manager.lookupDataSource(name).dataSourceCls().envVars().getClass().getName())
 
 
 def choose_reader(spark: SparkSession, wanted: KafkaReader) -> Literal["connector", "python"]:

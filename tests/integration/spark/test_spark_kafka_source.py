@@ -4,10 +4,16 @@ a restart from the checkpoint that continues where the last committed batch ende
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from streamdash.spark.source import kafka_frame, register_python_source
+from streamdash.spark.kafka_source import SOURCE_NAME
+from streamdash.spark.source import (
+    kafka_frame,
+    register_python_source,
+    source_environment_class,
+)
 from streamdash.testing.kafka_feed import create_topic, produce
 from streamdash.testing.tansu import TansuBroker
 
@@ -66,3 +72,27 @@ def test_every_message_once_across_batches_and_restarts(
     assert min(b for b, *_ in second) > max(data_batches)  # batch ids continue
 
     assert _drain(spark_session, kafka_broker, checkpoint, limit=None) == []
+
+
+def test_queries_started_together_share_the_source_safely(
+    spark_session: SparkSession, kafka_broker: TansuBroker, tmp_path: Path
+) -> None:
+    """Spark writes, unlocked, into the one environment map every reader of a Python data
+    source shares, from each starting query's thread and each task's; a plain HashMap
+    there was corrupted for good when queries started together (see
+    `register_python_source`). Ours is a ConcurrentHashMap, and four queries started at
+    once from four threads each read every message."""
+    register_python_source(spark_session)
+    assert source_environment_class(spark_session, SOURCE_NAME) == (
+        "java.util.concurrent.ConcurrentHashMap"
+    )
+    create_topic(kafka_broker.bootstrap, TOPIC, 3)
+    produce(kafka_broker.bootstrap, TOPIC, _lines(0, 600), "key")
+    with ThreadPoolExecutor(4) as pool:
+        runs = [
+            pool.submit(_drain, spark_session, kafka_broker, tmp_path / f"q{i}", 100)
+            for i in range(4)
+        ]
+        seen = [run.result() for run in runs]
+    for rows in seen:
+        assert sorted(v for *_, v in rows) == sorted(_lines(0, 600))
