@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from streamdash.errors import MissingExtra
+from streamdash.spark.home import use_site_packages_pyspark
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -99,6 +100,7 @@ def build_session(
     chosen = master or given.get("spark.master") or DEFAULT_MASTER
     if local_cores(chosen) is not None:
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        use_site_packages_pyspark()
     builder = SparkSession.builder.master(chosen).appName(app_name)
     for key, value in {**session_conf(chosen, ui), **(conf or {})}.items():
         if key == "spark.jars" and given.get("spark.jars"):
