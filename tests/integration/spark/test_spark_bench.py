@@ -12,10 +12,12 @@ import psycopg
 from streamdash.bench.spark import (
     PARTITIONS,
     TOPIC,
+    handwritten_throughput,
     kafka_decode_rate,
     spark_latency,
     spark_throughput,
 )
+from streamdash.bench.spark_handwritten import counted as handwritten_counted
 from streamdash.bench.workload import app_logs_lines
 from streamdash.spark.sink import prepare_tables
 from streamdash.testing.kafka_feed import create_topic, produce
@@ -53,3 +55,17 @@ def test_latency_part(
     assert never == 0
     assert len(latencies) == 20 and all(ms > 0 for ms in latencies)
     assert _counted(pg_db) == 20 * 100
+
+
+def test_handwritten_baseline_counts_every_event(
+    spark_session: SparkSession, kafka_broker: TansuBroker, pg_db: str, tmp_path: Path
+) -> None:
+    create_topic(kafka_broker.bootstrap, TOPIC, PARTITIONS)
+    produce(kafka_broker.bootstrap, TOPIC, app_logs_lines(3000), "application_id")
+    assert handwritten_throughput(kafka_broker.bootstrap, pg_db, tmp_path / "once") > 0
+    assert handwritten_counted(pg_db) == 3000
+    latencies, never = spark_latency(
+        kafka_broker.bootstrap, pg_db, tmp_path / "live", 1.0, 2000.0, 0.05, handwritten=True
+    )
+    assert never == 0 and len(latencies) == 20
+    assert handwritten_counted(pg_db) == 3000 + 20 * 100
