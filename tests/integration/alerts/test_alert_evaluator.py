@@ -9,9 +9,10 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from alert_support import Results, alerts, app_rows, click_rows, pipeline, total_rows, wait_for
+from alert_support import Results, alerts, app_rows, click_rows, pipeline, total_rows
 
 from streamdash.alerts import AlertEvaluator, start_alert_thread
+from streamdash.testing.waiting import wait_for
 
 
 @pytest.fixture
@@ -182,7 +183,7 @@ def test_the_thread_for_run_and_demo_evaluates_until_stopped(results: Results, p
     thread = start_alert_thread(pipeline(), pg_db, stop)
     try:
         results.commit(app_rows((0, "app-1", 0.2, True), (1, "app-1", 0.3, True)))
-        wait_for(lambda: errors(pg_db) == [("app-1", "open")])
+        wait_for(lambda: errors(pg_db) == [("app-1", "open")], 10, "the alert of app-1 open", 0.02)
     finally:
         stop.set()
         thread.join(10)

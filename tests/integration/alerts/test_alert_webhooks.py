@@ -9,10 +9,11 @@ import socket
 import threading
 
 import pytest
-from alert_support import Results, alerts, app_rows, pipeline, wait_for, webhook_server
+from alert_support import Results, alerts, app_rows, pipeline, webhook_server
 
 from streamdash.alerts import AlertEvaluator
 from streamdash.alerts.webhook import RetryPolicy
+from streamdash.testing.waiting import wait_for
 
 FAST = RetryPolicy(attempts=4, base_delay_s=0.02, max_delay_s=0.1, timeout_s=1.0)
 
@@ -32,7 +33,7 @@ def test_a_failing_endpoint_is_retried_until_it_accepts(pg_db: str) -> None:
         evaluator = AlertEvaluator(pipeline(hook.url), pg_db, policy=FAST)
         try:
             evaluator.tick()
-            wait_for(lambda: len(hook.bodies) == 3)
+            wait_for(lambda: len(hook.bodies) == 3, 10, "3 webhook calls", 0.02)
             body = hook.bodies[-1]
             assert {k: body[k] for k in ("rule", "key", "state", "severity", "value")} == {
                 "rule": "high_error_rate", "key": {"application_id": "app-1"}, "state": "open",
@@ -41,11 +42,16 @@ def test_a_failing_endpoint_is_retried_until_it_accepts(pg_db: str) -> None:
             assert body["message"] == "error rate 30.0% on app-1"
             assert body["opened_at"] and body["resolved_at"] is None
             # The delivery is recorded on the next tick.
-            wait_for(lambda: (evaluator.tick(), alerts(pg_db, "high_error_rate")[0][5])[1])
+            wait_for(
+                lambda: (evaluator.tick(), alerts(pg_db, "high_error_rate")[0][5])[1],
+                10,
+                "the alert marked notified",
+                0.02,
+            )
 
             results.commit(app_rows((2, "app-1", 0.0, True)))
             evaluator.tick()
-            wait_for(lambda: len(hook.bodies) == 4)
+            wait_for(lambda: len(hook.bodies) == 4, 10, "4 webhook calls", 0.02)
             assert (hook.bodies[-1]["state"], hook.bodies[-1]["resolved_at"] is not None) == (
                 "resolved", True,
             )  # fmt: skip
@@ -66,11 +72,16 @@ def test_a_dead_endpoint_is_given_up_and_the_loop_survives(
     loop = threading.Thread(target=evaluator.run, args=(stop, 0.05))
     loop.start()
     try:
-        wait_for(lambda: "giving up" in caplog.text)
+        wait_for(lambda: "giving up" in caplog.text, 10, "the notifier giving up", 0.02)
         assert caplog.text.count("retrying in") == FAST.attempts - 1
         # Evaluation goes on while and after the webhook fails.
         results.commit(app_rows((2, "app-1", 0.0, True)))
-        wait_for(lambda: alerts(pg_db, "high_error_rate")[0][3] == "resolved")
+        wait_for(
+            lambda: alerts(pg_db, "high_error_rate")[0][3] == "resolved",
+            10,
+            "the alert resolved",
+            0.02,
+        )
         assert loop.is_alive()
     finally:
         stop.set()
@@ -93,8 +104,13 @@ def test_undelivered_notifications_are_sent_after_a_restart(pg_db: str) -> None:
         second = AlertEvaluator(pipeline(hook.url), pg_db, policy=FAST)
         try:
             second.tick()
-            wait_for(lambda: len(hook.bodies) == 1)
-            wait_for(lambda: (second.tick(), alerts(pg_db, "high_error_rate")[0][5])[1])
+            wait_for(lambda: len(hook.bodies) == 1, 10, "1 webhook call", 0.02)
+            wait_for(
+                lambda: (second.tick(), alerts(pg_db, "high_error_rate")[0][5])[1],
+                10,
+                "the alert marked notified by the second evaluator",
+                0.02,
+            )
             second.tick()
         finally:
             second.close()
