@@ -34,13 +34,25 @@ def pip_spark_home() -> Path | None:
     return None
 
 
+def _usable(home: Path, pip_home: Path) -> bool:
+    """`home` links to `pip_home`'s bin and jars, and only we can change it (spark-submit
+    is run from it: in a shared temp directory, someone else's directory is not used)."""
+    try:
+        info = home.lstat()
+    except FileNotFoundError:
+        return False
+    if info.st_uid != os.getuid() or info.st_mode & 0o022 or home.is_symlink():
+        return False
+    return all((home / n).resolve() == (pip_home / n).resolve() for n in LINKED)
+
+
 def linked_spark_home(pip_home: Path, parent: Path | None = None) -> Path:
     """A directory (made once, shared by later runs) whose `bin` and `jars` link to
     `pip_home`'s."""
     digest = hashlib.sha256(str(pip_home.resolve()).encode()).hexdigest()[:12]
     base = parent or Path(tempfile.gettempdir())
     home = base / f"streamdash-spark-home-{os.getuid()}-{digest}"
-    if all((home / n).resolve() == (pip_home / n).resolve() for n in LINKED):
+    if _usable(home, pip_home):
         return home
     staging = Path(tempfile.mkdtemp(prefix=f"{home.name}.", dir=base))
     for name in LINKED:
@@ -51,7 +63,7 @@ def linked_spark_home(pip_home: Path, parent: Path | None = None) -> Path:
         for name in LINKED:
             (staging / name).unlink()
         staging.rmdir()
-        if not all((home / n).resolve() == (pip_home / n).resolve() for n in LINKED):
+        if not _usable(home, pip_home):
             raise Fatal(
                 f"{home} is in the way of the SPARK_HOME streamdash links for pip's pyspark "
                 f"(its bin and jars should link to {pip_home}); remove it, or set SPARK_HOME"

@@ -40,6 +40,14 @@ def test_a_stale_directory_in_the_way_is_an_error(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(home.name)] == [home.name]
 
 
+def test_a_directory_others_can_change_is_not_used(tmp_path: Path) -> None:
+    pip_home = _pip_home(tmp_path)
+    home = linked_spark_home(pip_home, parent=tmp_path)
+    home.chmod(0o777)
+    with pytest.raises(Fatal, match="in the way"):
+        linked_spark_home(pip_home, parent=tmp_path)
+
+
 def test_a_spark_home_the_user_set_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SPARK_HOME", "/opt/spark")
     use_site_packages_pyspark()
