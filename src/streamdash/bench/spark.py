@@ -38,7 +38,6 @@ from streamdash.bench.freshness import run_freshness_benchmark
 from streamdash.bench.processes import bench_env, spawn, stop
 from streamdash.bench.report import Measure
 from streamdash.bench.spark_handwritten import TABLE as HANDWRITTEN_TABLE
-from streamdash.bench.spark_handwritten import counted as handwritten_counted
 from streamdash.bench.spark_handwritten import start_handwritten
 from streamdash.bench.startup import run_startup_benchmark
 from streamdash.bench.workload import (
@@ -141,10 +140,11 @@ def kafka_decode_rate(bootstrap: str, topic: str) -> float:
     return count / elapsed
 
 
-def _counted(url: str) -> int:
+def counted(url: str, table: str = VIEW) -> int:
+    """sum(request_count) of a result table (0 while it does not exist)."""
     with psycopg.connect(url, autocommit=True) as conn:
         try:
-            row = conn.execute(f"SELECT coalesce(sum(request_count), 0) FROM {VIEW}").fetchone()
+            row = conn.execute(f"SELECT coalesce(sum(request_count), 0) FROM {table}").fetchone()
         except psycopg.errors.UndefinedTable:
             return 0
     return int(row[0]) if row else 0
@@ -254,7 +254,7 @@ def spark_latency(
                     seen.append((time.monotonic(), value))
                 done.wait(POLL_S)
 
-    base = handwritten_counted(url) if handwritten else _counted(url)
+    base = counted(url, table)
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
     try:
@@ -303,7 +303,7 @@ def spark_first_row(bootstrap: str, url: str, data_dir: Path, timeout: float = 1
         data_dir / "spark-run.log",
     )  # fmt: skip
     try:
-        while _counted(url) == 0:
+        while counted(url) == 0:
             if process.poll() is not None or time.monotonic() > launched + timeout:
                 raise RuntimeError(f"streamdash spark run wrote no row: see {data_dir}")
             time.sleep(0.02)
@@ -336,14 +336,16 @@ def run_spark_benchmark(
             warm_up(_fresh_database(server, "bench_warm_up"), tmp)
             url = _fresh_database(server, "bench_spark")
             spark_s, steady = spark_throughput(broker.bootstrap, url, tmp / "ck-once")
-            counted = _counted(url)
+            spark_counted = counted(url)
             handwritten_s = handwritten_throughput(broker.bootstrap, url, tmp / "ck-handwritten")
-            if handwritten_counted(url) != events:
-                raise RuntimeError(f"the hand-written job counted {handwritten_counted(url)}")
+            if counted(url, HANDWRITTEN_TABLE) != events:
+                raise RuntimeError(
+                    f"the hand-written job counted {counted(url, HANDWRITTEN_TABLE)} events"
+                )
             _log.info(
                 "%d events: embedded %.2f s, Spark --once %.2f s (steady %.0f/s), counted %d; "
                 "hand-written Spark job %.2f s",
-                events, embedded_s, spark_s, steady, counted, handwritten_s,
+                events, embedded_s, spark_s, steady, spark_counted, handwritten_s,
             )  # fmt: skip
         finally:
             server.stop()
@@ -386,7 +388,7 @@ def run_spark_benchmark(
         embedded_events_per_s=events / embedded_s,
         kafka_decode_events_per_s=kafka_rate,
         msgspec_decode_events_per_s=decode_rate,
-        spark_counted=counted,
+        spark_counted=spark_counted,
         spark_latency_p50_ms=median(latencies),
         spark_latency_p99_ms=percentile(latencies, 99),
         spark_never_visible=never,

@@ -99,10 +99,3 @@ def start_handwritten(
     if once:
         stream = stream.trigger(availableNow=True)
     return stream.start()
-
-
-def counted(url: str) -> int:
-    """sum(request_count) of the baseline's table."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute(f"SELECT coalesce(sum(request_count), 0) FROM {TABLE}").fetchone()
-    return int(row[0]) if row else 0

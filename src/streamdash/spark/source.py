@@ -59,13 +59,6 @@ def register_python_source(spark: SparkSession) -> None:
     spark._jsparkSession.dataSource().registerPython(SOURCE_NAME, source)
 
 
-def source_environment_class(spark: SparkSession, name: str) -> str:
-    """The Java class of the environment map a registered Python data source's readers
-    share (a `ConcurrentHashMap` for ours)."""
-    manager = spark._jsparkSession.sessionState().dataSourceManager()
-    return str(manager.lookupDataSource(name).dataSourceCls().envVars().getClass().getName())
-
-
 def choose_reader(spark: SparkSession, wanted: KafkaReader) -> Literal["connector", "python"]:
     if wanted != "auto":
         return wanted

@@ -7,17 +7,16 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import psycopg
-
 from streamdash.bench.spark import (
     PARTITIONS,
     TOPIC,
+    counted,
     handwritten_throughput,
     kafka_decode_rate,
     spark_latency,
     spark_throughput,
 )
-from streamdash.bench.spark_handwritten import counted as handwritten_counted
+from streamdash.bench.spark_handwritten import TABLE as HANDWRITTEN
 from streamdash.bench.workload import app_logs_lines
 from streamdash.spark.sink import prepare_tables
 from streamdash.testing.kafka_feed import create_topic, produce
@@ -25,12 +24,6 @@ from streamdash.testing.tansu import TansuBroker
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
-
-
-def _counted(url: str) -> int:
-    with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT sum(request_count) FROM application_metrics").fetchone()
-    return int(row[0]) if row and row[0] is not None else 0
 
 
 def test_throughput_part(
@@ -41,7 +34,7 @@ def test_throughput_part(
     assert kafka_decode_rate(kafka_broker.bootstrap, TOPIC) > 0
     seconds, steady = spark_throughput(kafka_broker.bootstrap, pg_db, tmp_path / "once")
     assert seconds > 0 and math.isfinite(steady) and steady > 0
-    assert _counted(pg_db) == 3000
+    assert counted(pg_db) == 3000
 
 
 def test_latency_part(
@@ -54,7 +47,7 @@ def test_latency_part(
     )
     assert never == 0
     assert len(latencies) == 20 and all(ms > 0 for ms in latencies)
-    assert _counted(pg_db) == 20 * 100
+    assert counted(pg_db) == 20 * 100
 
 
 def test_handwritten_baseline_counts_every_event(
@@ -63,9 +56,9 @@ def test_handwritten_baseline_counts_every_event(
     create_topic(kafka_broker.bootstrap, TOPIC, PARTITIONS)
     produce(kafka_broker.bootstrap, TOPIC, app_logs_lines(3000), "application_id")
     assert handwritten_throughput(kafka_broker.bootstrap, pg_db, tmp_path / "once") > 0
-    assert handwritten_counted(pg_db) == 3000
+    assert counted(pg_db, HANDWRITTEN) == 3000
     latencies, never = spark_latency(
         kafka_broker.bootstrap, pg_db, tmp_path / "live", 1.0, 2000.0, 0.05, handwritten=True
     )
     assert never == 0 and len(latencies) == 20
-    assert handwritten_counted(pg_db) == 3000 + 20 * 100
+    assert counted(pg_db, HANDWRITTEN) == 3000 + 20 * 100

@@ -9,11 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from streamdash.spark.kafka_source import SOURCE_NAME
-from streamdash.spark.source import (
-    kafka_frame,
-    register_python_source,
-    source_environment_class,
-)
+from streamdash.spark.source import kafka_frame, register_python_source
 from streamdash.testing.kafka_feed import create_topic, produce
 from streamdash.testing.tansu import TansuBroker
 
@@ -25,6 +21,12 @@ TOPIC = "numbers"
 
 def _lines(first: int, count: int) -> list[bytes]:
     return [b'{"key": "k%d", "n": %d}' % (i % 5, i) for i in range(first, first + count)]
+
+
+def _environment_class(spark: SparkSession, name: str) -> str:
+    """The Java class of the environment map a registered Python data source's readers share."""
+    manager = spark._jsparkSession.sessionState().dataSourceManager()
+    return str(manager.lookupDataSource(name).dataSourceCls().envVars().getClass().getName())
 
 
 def _drain(
@@ -83,7 +85,7 @@ def test_queries_started_together_share_the_source_safely(
     `register_python_source`). Ours is a ConcurrentHashMap, and four queries started at
     once from four threads each read every message."""
     register_python_source(spark_session)
-    assert source_environment_class(spark_session, SOURCE_NAME) == (
+    assert _environment_class(spark_session, SOURCE_NAME) == (
         "java.util.concurrent.ConcurrentHashMap"
     )
     create_topic(kafka_broker.bootstrap, TOPIC, 3)
