@@ -83,6 +83,15 @@ def spark_run(
             "streamdash's Python data source; or force connector / python."
         ),
     ] = "auto",
+    decode: Annotated[
+        str,
+        typer.Option(
+            help="Where events are decoded and validated. source: in the Python Kafka "
+            "source's tasks, by the embedded engine's own decoder; spark: Spark SQL "
+            "(from_json; the only way with Spark's connector); auto: source if the Python "
+            "source reads Kafka."
+        ),
+    ] = "auto",
     ui: Annotated[bool, typer.Option(help="Serve the Spark UI.")] = True,
 ) -> None:
     """Run the spec as Spark Structured Streaming queries: Kafka in, the same PostgreSQL
@@ -105,6 +114,9 @@ def spark_run(
     if kafka_reader not in ("auto", "connector", "python"):
         raise _fail(f"--kafka-reader {kafka_reader!r}: expected auto, connector or python")
     reader: Literal["auto", "connector", "python"] = kafka_reader  # type: ignore[assignment]
+    if decode not in ("auto", "source", "spark"):
+        raise _fail(f"--decode {decode!r}: expected auto, source or spark")
+    where: Literal["auto", "source", "spark"] = decode  # type: ignore[assignment]
     settings = Settings.from_env()
     if data_dir is not None:
         settings = replace(settings, data_dir=data_dir)
@@ -116,6 +128,7 @@ def spark_run(
         max_events_per_batch=max_events_per_batch,
         trigger_interval_s=trigger_interval,
         kafka_reader=reader,
+        decode=where,
         ui=ui,
         base_dir=spec.parent if spec else Path(),
     )

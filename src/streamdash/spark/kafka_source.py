@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import bisect
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -41,6 +41,9 @@ from pyspark.sql.streaming.datasource import (
 )
 from pyspark.sql.types import StructType
 from typing_extensions import override
+
+if TYPE_CHECKING:
+    from streamdash.spark.source_decode import SourceDecoder
 
 SOURCE_NAME = "streamdash_kafka"
 SCHEMA = "value binary, topic string, partition int, offset bigint, timestamp timestamp"
@@ -112,9 +115,17 @@ def _check(message: Any, topic: str) -> bool:
     raise KafkaReadError(f"reading Kafka topic {topic!r} failed: {error.str()}")
 
 
-def read_range(options: dict[str, str], part: KafkaRange) -> Iterator[pa.RecordBatch]:
+BuildBatch = Callable[[KafkaRange, list[Any], list[int]], pa.RecordBatch]
+"""(range, messages, their offsets) -> the record batch the source gives for them."""
+
+
+def read_range(
+    options: dict[str, str], part: KafkaRange, build: BuildBatch | None = None
+) -> Iterator[pa.RecordBatch]:
     """The messages of one range as Arrow record batches, in offset order: one batch per
-    `consume` call, built column by column (no Python object per row survives it)."""
+    `consume` call, built column by column (no Python object per row survives it) by
+    `build` (default: the raw messages, `SCHEMA`)."""
+    build = build or _record_batch
     from confluent_kafka import TopicPartition
 
     consumer = _new_consumer(options)
@@ -143,7 +154,7 @@ def read_range(options: dict[str, str], part: KafkaRange) -> Iterator[pa.RecordB
             offsets = [m.offset() for m in data]
             keep = bisect.bisect_left(offsets, part.end)  # offsets only grow in a partition
             if keep:
-                yield _record_batch(part, data[:keep], offsets[:keep])
+                yield build(part, data[:keep], offsets[:keep])
                 position = max(position, offsets[keep - 1] + 1)
             if keep < len(offsets):
                 position = part.end
@@ -163,6 +174,23 @@ def _record_batch(part: KafkaRange, messages: list[Any], offsets: list[int]) -> 
         millis.cast(pa.timestamp("ms", tz="UTC")).cast(pa.timestamp("us", tz="UTC")),
     ]
     return pa.RecordBatch.from_arrays(arrays, schema=ARROW_SCHEMA)
+
+
+def _decode_options(options: dict[str, str]) -> tuple[str, str, str, int]:
+    lower = {key.lower(): value for key, value in options.items()}
+    missing = [key for key in ("stream", "spec") if key not in lower]
+    if missing:
+        raise ValueError(f"{SOURCE_NAME} with option decode needs the option(s) {missing}")
+    return lower["stream"], lower["spec"], lower["decode"], int(lower.get("dedupewindowus", "0"))
+
+
+def source_decoder(options: dict[str, str]) -> SourceDecoder:
+    """The decoder the options ask for (`decode`: its shape, `stream`, `spec`: the stream's
+    spec as JSON, `dedupeWindowUs`), one per Python worker process. Imported only then:
+    a source of raw messages does not load DuckDB and the validator."""
+    from streamdash.spark.source_decode import decoder_for
+
+    return decoder_for(*_decode_options(options))
 
 
 def share_limit(start: Offsets, ends: Offsets, max_rows: int) -> Offsets:
@@ -293,7 +321,15 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     @override
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
         assert isinstance(partition, KafkaRange)
-        return read_range(self.options, partition)
+        if "decode" not in self.options:
+            return read_range(self.options, partition)
+        decoder = source_decoder(self.options)
+        dedupe = decoder.new_dedupe()  # a pure function of the range: a replay drops the same
+
+        def build(part: KafkaRange, messages: list[Any], offsets: list[int]) -> pa.RecordBatch:
+            return decoder.batch(part.topic, part.partition, messages, dedupe)
+
+        return read_range(self.options, partition, build)
 
     @override
     def commit(self, end: dict[str, Any]) -> None:
@@ -321,8 +357,15 @@ class KafkaDataSource(DataSource):
         return SOURCE_NAME
 
     @override
-    def schema(self) -> str:
-        return SCHEMA
+    def schema(self) -> str | StructType:
+        if "decode" not in self.options:
+            return SCHEMA
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        from streamdash.spark.source_decode import arrow_schema, check_shape, parse_spec
+
+        _, spec, shape, _ = _decode_options(dict(self.options))
+        return from_arrow_schema(arrow_schema(parse_spec(spec), check_shape(shape)))
 
     @override
     def streamReader(self, schema: StructType) -> DataSourceStreamReader:

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from streamdash.errors import Fatal
 from streamdash.results import ViewSchema
@@ -37,7 +37,13 @@ from streamdash.spark.sink import (
     prepare_tables,
     view_consumer,
 )
-from streamdash.spark.source import KafkaReader, choose_reader, kafka_frame, register_python_source
+from streamdash.spark.source import (
+    KafkaReader,
+    choose_reader,
+    decoded_frame,
+    kafka_frame,
+    register_python_source,
+)
 from streamdash.spark.tables import reference_frames
 from streamdash.spec.models import Pipeline
 
@@ -45,7 +51,12 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.streaming.query import StreamingQuery
 
+    from streamdash.spark.source_decode import Shape
+
 _log = logging.getLogger(__name__)
+
+
+Decode = Literal["auto", "source", "spark"]
 
 
 class QueryFailed(Fatal):
@@ -64,9 +75,22 @@ class SparkRunOptions:
     trigger_interval_s: float | None = None
     """None: a new micro-batch as soon as the last one is done."""
     kafka_reader: KafkaReader = "auto"
+    decode: Decode = "auto"
+    """Where events are decoded and validated: `source` (the Python Kafka source's tasks,
+    with the embedded engine's own decoder), `spark` (Spark SQL, `decode.py`; the only
+    choice with Spark's connector), `auto` (source with the Python source)."""
     ui: bool = True
     base_dir: Path = field(default_factory=Path)
     """Where relative paths of the spec (CSV tables) are resolved."""
+
+
+def decode_in_source(reader: Literal["connector", "python"], decode: Decode) -> bool:
+    if decode == "source" and reader == "connector":
+        raise Fatal(
+            "events can be decoded in the source only with streamdash's Python Kafka source; "
+            "with Spark's connector use decode 'spark' (or 'auto')"
+        )
+    return reader == "python" and decode != "spark"
 
 
 def ensure_runnable(pipeline: Pipeline) -> None:
@@ -201,7 +225,9 @@ class SparkJob:
         """Every query, analysed by Spark, none started: a spec Spark refuses fails here."""
         register_python_source(self.spark)
         reader = choose_reader(self.spark, self.options.kafka_reader)
-        _log.info("reading Kafka %s with %s", self.options.kafka, reader)
+        in_source = decode_in_source(reader, self.options.decode)
+        where = "the source" if in_source else "Spark SQL"
+        _log.info("reading Kafka %s with %s, decoding in %s", self.options.kafka, reader, where)
         base = self.options.base_dir
         tables = reference_frames(self.spark, self.pipeline, self.database_url, base)
         root = self.options.checkpoint.rstrip("/")
@@ -212,15 +238,19 @@ class SparkJob:
         queries: list[_Query] = []
         for stream, views in by_stream.items():
             spec = self.pipeline.streams[stream]
-            topic = spec.topic or stream
-            decoded = decode(
-                kafka_frame(self.spark, reader, self.options.kafka, topic, limit), spec
-            )
+            if in_source:
+                events = self._decoded(stream, "events")
+                problems = self._decoded(stream, "problems")
+            else:
+                topic = spec.topic or stream
+                problems = decode(
+                    kafka_frame(self.spark, reader, self.options.kafka, topic, limit), spec
+                )
+                events = problems.where("_problem IS NULL")
             location = f"{root}/_dead_letters/{stream}"
             committer = self._committer([], dead_letter_consumer(stream), stream, location)
-            writer: object = DeadLetterWriter(committer)
-            queries.append(_Query(f"dead_letters:{stream}", decoded, "append", location, writer))
-            events = decoded.where("_problem IS NULL")
+            writer: object = DeadLetterWriter(committer, located=in_source)
+            queries.append(_Query(f"dead_letters:{stream}", problems, "append", location, writer))
             for schema in views:
                 plan = plan_view(self.pipeline, schema)
                 frame = view_frame(self.pipeline, plan, events, tables)
@@ -230,6 +260,18 @@ class SparkJob:
                 queries.append(_Query(plan.name, frame, plan.output_mode, location, writer))
         # views first: their rows are what users wait for
         return sorted(queries, key=lambda q: q.name.startswith("dead_letters:"))
+
+    def _decoded(self, stream: str, shape: Shape) -> DataFrame:
+        spec = self.pipeline.streams[stream]
+        return decoded_frame(
+            self.spark,
+            self.options.kafka,
+            spec.topic or stream,
+            (stream, spec),
+            shape,
+            dedupe_window_us=self.pipeline.kafka.dedupe_window,
+            max_events_per_batch=self.options.max_events_per_batch,
+        )
 
     def start(self) -> None:
         schemas = self._schemas()

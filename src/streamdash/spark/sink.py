@@ -166,10 +166,13 @@ class ViewWriter:
 
 class DeadLetterWriter:
     """foreachBatch of a stream's decode query: bad events to the dead-letter store, and the
-    stream's counters (`events` decoded, `rejected`)."""
+    stream's counters (`events` decoded, `rejected`). `located`: the details name the
+    message's partition and offset already (decoded in the source, as by the embedded
+    engine's Kafka workers); else the writer adds them."""
 
-    def __init__(self, committer: BatchCommitter) -> None:
+    def __init__(self, committer: BatchCommitter, *, located: bool = False) -> None:
         self.committer = committer
+        self.located = located
 
     def __call__(self, frame: DataFrame, batch_id: int) -> None:
         from pyspark.sql import functions as sf
@@ -197,7 +200,7 @@ class DeadLetterWriter:
             .to_pylist()[0]
         )
         stream = self.committer.stream
-        letters = [_dead_letter(stream, item) for item in summary["bad"] or []]
+        letters = [_dead_letter(stream, item, self.located) for item in summary["bad"] or []]
         batch = CommitBatch(dead_letters=letters)
         if summary["good"]:
             batch.counters[(stream, "events")] = int(summary["good"])
@@ -214,16 +217,17 @@ def _epoch_us(moment: datetime | None) -> int | None:
     return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
-def _dead_letter(stream: str, item: dict[str, Any]) -> DeadLetter:
+def _dead_letter(stream: str, item: dict[str, Any], located: bool) -> DeadLetter:
     received_us = _epoch_us(item["received"])
     t = item["t"]
     where = f"Kafka {item['topic']}[{item['partition']}] offset {item['offset']}"
     return DeadLetter(
         stream,
         item["reason"],
-        f"{item['detail']} ({where})",
+        item["detail"] if located else f"{item['detail']} ({where})",
         bytes(item["raw"] or b""),
         time.time_ns() // 1000 if received_us is None else received_us,
         event_time_us=t if t is not None and 0 <= t < END_OF_2200_US else None,
         offset=item["offset"],
+        partition=item["partition"],
     )

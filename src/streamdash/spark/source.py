@@ -10,6 +10,10 @@ from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.streaming.readwriter import DataStreamReader
+
+    from streamdash.spark.source_decode import Shape
+    from streamdash.spec.models import StreamSpec
 
 KafkaReader = Literal["auto", "connector", "python"]
 CONNECTOR_CLASS = "org.apache.spark.sql.kafka010.KafkaSourceProvider"
@@ -83,10 +87,42 @@ def kafka_frame(
         if max_events_per_batch:
             stream = stream.option("maxOffsetsPerTrigger", str(max_events_per_batch))
         return stream.load().select(*COLUMNS)
+    return _python_source(spark, bootstrap, topic, max_events_per_batch).load()
+
+
+def _python_source(
+    spark: SparkSession, bootstrap: str, topic: str, max_events_per_batch: int | None
+) -> DataStreamReader:
     from streamdash.spark.kafka_source import SOURCE_NAME
 
     stream = spark.readStream.format(SOURCE_NAME).option("bootstrap", bootstrap)
     stream = stream.option("topic", topic)
     if max_events_per_batch:
         stream = stream.option("maxEventsPerBatch", str(max_events_per_batch))
-    return stream.load()
+    return stream
+
+
+def decoded_frame(
+    spark: SparkSession,
+    bootstrap: str,
+    topic: str,
+    stream: tuple[str, StreamSpec],
+    shape: Shape,
+    *,
+    dedupe_window_us: int = 0,
+    max_events_per_batch: int | None = None,
+) -> DataFrame:
+    """A stream's messages decoded by the Python source's tasks (`source_decode.py`): its
+    good events (`events`: fields, `_t`, `_event_time`, message columns), or every message
+    with its `_problem` (`problems`)."""
+    from streamdash.spark.source_decode import spec_json
+
+    name, spec = stream
+    reader = _python_source(spark, bootstrap, topic, max_events_per_batch)
+    reader = reader.option("decode", shape).option("stream", name).option("spec", spec_json(spec))
+    frame = reader.option("dedupeWindowUs", str(dedupe_window_us)).load()
+    if shape == "events":
+        from pyspark.sql import functions as sf
+
+        frame = frame.withColumn("_event_time", sf.expr("timestamp_micros(_t)"))
+    return frame

@@ -2,22 +2,26 @@
 engine, on hand-made events that sit exactly on the edges: an event at a window's end
 belongs to the next window, hopping windows hold each event size/every times, sessions
 split at exactly one gap, first/last pick by event time, NULLs are skipped; and bad
-messages become dead letters with their reason and raw bytes."""
+messages become dead letters with their reason and raw bytes — whether the events are
+decoded in the Python Kafka source (by the embedded engine's decoder) or by Spark SQL (the
+path of Spark's own Kafka connector)."""
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psycopg
+import pytest
 from psycopg.rows import dict_row
 
 from streamdash.engine import Processor
 from streamdash.log.base import Chunk
-from streamdash.spark.runner import SparkRunOptions, run_spark
+from streamdash.spark.runner import Decode, SparkRunOptions, run_spark
 from streamdash.spec.loader import load_pipeline
 from streamdash.store.postgres import PostgresSink
 from streamdash.testing.kafka_feed import create_topic, produce
@@ -32,6 +36,7 @@ streams:
     time: {field: at, unit: ms}
     key: user
     lateness: 5s
+    max_event_bytes: 200
     schema:
       user: string
       at: int64
@@ -98,6 +103,7 @@ BAD = [
     b'{"user": "u9", "at": 1700000000000, "kind": "c"}',
     b'{"user": "u9", "kind": "a"}',
     b'{"user": "u9", "at": 99999999999999999, "kind": "a"}',
+    b'{"user": "u9", "at": 1700000000000, "kind": "a", "note": "%s"}' % (b"x" * 200),
 ]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -119,8 +125,13 @@ def _close(a: Any, b: Any, rel: float) -> bool:
     return bool(a == b)
 
 
+@pytest.mark.parametrize("decode", ["source", "spark"])
 def test_edges_and_aggregates_as_the_embedded_engine(
-    spark_session: SparkSession, kafka_broker: TansuBroker, pg_db: str, tmp_path: Path
+    spark_session: SparkSession,
+    kafka_broker: TansuBroker,
+    pg_db: str,
+    tmp_path: Path,
+    decode: Decode,
 ) -> None:
     pipeline = load_pipeline(SPEC)
     lines = [json.dumps(e).encode() for e in EVENTS]
@@ -140,7 +151,8 @@ def test_edges_and_aggregates_as_the_embedded_engine(
     create_topic(kafka_broker.bootstrap, "clicks", 2)
     produce(kafka_broker.bootstrap, "clicks", [*lines[:-1], *BAD], "user")
     produce(kafka_broker.bootstrap, "clicks", lines[-1:], "user")  # the last, as in the log
-    options = SparkRunOptions(kafka_broker.bootstrap, str(tmp_path / "checkpoints"), once=True)
+    checkpoints = str(tmp_path / "checkpoints")
+    options = SparkRunOptions(kafka_broker.bootstrap, checkpoints, once=True, decode=decode)
     run_spark(pipeline, pg_db, options, spark=spark_session)
 
     for view in pipeline.views:
@@ -165,12 +177,21 @@ def test_edges_and_aggregates_as_the_embedded_engine(
         counters = conn.execute("SELECT scope, name, value FROM streamdash_counters").fetchall()
     reasons = {bytes(d["raw"]): (d["reason"], d["detail"]) for d in letters}
     assert len(letters) == len(BAD)
-    assert reasons[BAD[0]][0] == "malformed"
-    assert reasons[BAD[1]][0] == "invalid" and "JSON object" in reasons[BAD[1]][1]
-    assert "type" in reasons[BAD[2]][1]
-    assert "`kind` is c, expected one of a, b" in reasons[BAD[3]][1]
-    assert "`at` is missing" in reasons[BAD[4]][1]
-    assert "out of range" in reasons[BAD[5]][1] or "missing" in reasons[BAD[5]][1]
-    assert all("Kafka clicks[" in detail for _, detail in reasons.values())
+    assert [reasons[bad][0] for bad in BAD] == [*["malformed"] + ["invalid"] * 5, "too_large"]
+    assert "JSON object" in reasons[BAD[1]][1]
+    if decode == "source":  # the embedded engine's Kafka workers' words (ingest's validator)
+        assert "Expected `int`, got `str` - at `$.at`" in reasons[BAD[2]][1]
+        assert "at `$.kind`; expected one of a, b" in reasons[BAD[3]][1]
+        assert "missing required field `at`" in reasons[BAD[4]][1]
+        assert "`at` must be epoch milliseconds" in reasons[BAD[5]][1]
+        assert re.fullmatch(r"partition [01] offset \d+: .*", reasons[BAD[0]][1])
+        assert all(detail.startswith("partition ") for _, detail in reasons.values())
+    else:
+        assert "type" in reasons[BAD[2]][1]
+        assert "`kind` is c, expected one of a, b" in reasons[BAD[3]][1]
+        assert "`at` is missing" in reasons[BAD[4]][1]
+        assert "out of range" in reasons[BAD[5]][1] or "missing" in reasons[BAD[5]][1]
+        assert all("Kafka clicks[" in detail for _, detail in reasons.values())
+    assert "260 bytes" in reasons[BAD[6]][1] and "200 (max_event_bytes)" in reasons[BAD[6]][1]
     counted = {(c["scope"], c["name"]): c["value"] for c in counters}
     assert counted == {("clicks", "events"): len(EVENTS), ("clicks", "rejected"): len(BAD)}

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from streamdash.spark.check import spark_notes, spark_problems
 from streamdash.spec.loader import load_builtin, load_pipeline
 
@@ -98,3 +100,28 @@ def test_spark_run_refuses_before_starting_anything(tmp_path: Path) -> None:
     )
     assert missing.exit_code == 2
     assert "give --kafka HOST:PORT" in missing.output
+
+
+def test_spark_run_names_a_wrong_reader_or_decode_choice(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from streamdash.cli import app
+
+    base = ["spark", "run", str(SPECS / "thermostats.yaml"), "--kafka", "127.0.0.1:1"]
+    for option, value, expected in (
+        ("--kafka-reader", "jdbc", "expected auto, connector or python"),
+        ("--decode", "jvm", "expected auto, source or spark"),
+    ):
+        result = CliRunner().invoke(app, [*base, "--data-dir", str(tmp_path), option, value])
+        assert result.exit_code == 2, result.output
+        assert f"{option} {value!r}: {expected}" in result.output
+
+
+def test_decoding_in_the_source_needs_the_python_source() -> None:
+    from streamdash.errors import Fatal
+    from streamdash.spark.runner import decode_in_source
+
+    assert decode_in_source("python", "auto") and decode_in_source("python", "source")
+    assert not decode_in_source("python", "spark") and not decode_in_source("connector", "auto")
+    with pytest.raises(Fatal, match="only with streamdash's Python Kafka source"):
+        decode_in_source("connector", "source")
