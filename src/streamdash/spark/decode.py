@@ -162,7 +162,8 @@ def problem_sql(spec: StreamSpec) -> str:
 def decode(raw: DataFrame, spec: StreamSpec) -> DataFrame:
     """Kafka rows -> one row per message: the schema's fields, `_t` (event time, epoch us),
     `_event_time`, `_ingest_time` (the Kafka timestamp), `_offset`, `_partition`, `_topic`,
-    `_raw` (the value as sent) and `_problem`."""
+    `_raw` (the value as sent), `_problem` and `_good` (1 for a good event, else 0: the
+    shape of the source-decoded problems, `source_decode.py`)."""
     from pyspark.sql import functions as sf
 
     options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT}
@@ -189,4 +190,5 @@ def decode(raw: DataFrame, spec: StreamSpec) -> DataFrame:
     ).select("_sd_event.*", *meta)
     timed = parsed.withColumn("_t", sf.expr(event_time_sql(spec)))
     checked = timed.withColumn("_problem", sf.expr(problem_sql(spec)))
-    return checked.withColumn("_event_time", sf.expr("timestamp_micros(_t)")).drop(CORRUPT)
+    good = checked.withColumn("_good", sf.expr("CAST(_problem IS NULL AS BIGINT)"))
+    return good.withColumn("_event_time", sf.expr("timestamp_micros(_t)")).drop(CORRUPT)

@@ -166,9 +166,9 @@ class ViewWriter:
 
 class DeadLetterWriter:
     """foreachBatch of a stream's decode query: bad events to the dead-letter store, and the
-    stream's counters (`events` decoded, `rejected`). `located`: the details name the
-    message's partition and offset already (decoded in the source, as by the embedded
-    engine's Kafka workers); else the writer adds them."""
+    stream's counters (`events`: the sum of `_good`; `rejected`). `located`: the details
+    name the message's partition and offset already (decoded in the source, as by the
+    embedded engine's Kafka workers); else the writer adds them."""
 
     def __init__(self, committer: BatchCommitter, *, located: bool = False) -> None:
         self.committer = committer
@@ -193,7 +193,7 @@ class DeadLetterWriter:
         )
         summary = (
             frame.agg(
-                sf.count_if(~bad).alias("good"),
+                sf.sum("_good").alias("good"),
                 sf.collect_list(sf.when(bad, letter)).alias("bad"),
             )
             .toArrow()

@@ -11,8 +11,10 @@ never parses JSON. (With Spark's own Kafka connector the JVM decodes: `decode.py
 Two shapes, one per query that reads a stream:
 - `events`: the good events: the schema's fields, `_t` (event time, epoch us),
   `_ingest_time` (the message timestamp), `_offset`, `_partition`, `_topic`;
-- `problems`: one row per message, without the fields: `_problem` (reason, detail) and
-  `_raw` for a bad one, NULL for a good one (counted as the stream's `events`).
+- `problems`: a row per bad message, without the fields: `_problem` (reason, detail) and
+  `_raw` (the value as sent), and per record batch one row whose `_good` counts its good
+  events (the stream's `events` counter) — the dead-letter query's whole input, a few rows
+  per 20,000 messages instead of one each.
 
 Retried-request duplicates are recognised within one task's offset range (a replayed batch
 reads the same range, so drops the same messages), not across micro-batches.
@@ -69,7 +71,21 @@ def arrow_schema(spec: StreamSpec, shape: Shape) -> pa.Schema:
     """The columns the source gives for `shape` (Spark's schema is derived from it)."""
     if shape == "events":
         return pa.schema([*((n, arrow_type(f)) for n, f in spec.schema_.items()), *_META])
-    return pa.schema([*_META, ("_raw", pa.binary()), ("_problem", PROBLEM)])
+    return pa.schema([*_META, ("_raw", pa.binary()), ("_problem", PROBLEM), ("_good", pa.int64())])
+
+
+def validator_decides(spec: StreamSpec) -> bool:
+    """Whether every event ingest's validator accepts is one the engine's decode keeps.
+
+    The decode drops an event whose event time or a required field comes out NULL. The
+    validator already demands every required field non-null and a numeric event time within
+    1970..2200 — except a required `json` field (JSON `null` passes as raw JSON) and a time
+    parsed from a string (DuckDB's timestamp parser is not msgspec's). Where neither occurs
+    the dead-letter query need not run the decode only to count the good events."""
+    kind = spec.schema_[spec.time.field].type
+    numeric_time = spec.time.unit != "iso8601" and kind in ("int32", "int64", "float64")
+    required_json = any(f.type == "json" and not f.optional for f in spec.schema_.values())
+    return numeric_time and not required_json
 
 
 class SourceDecoder:
@@ -85,6 +101,7 @@ class SourceDecoder:
         self._validator = EventValidator(stream, spec)
         self._sql = decode_sql(spec, list(spec.schema_))
         self._con = duckdb.connect(config={"threads": 1})  # one Spark task per core already
+        self._decode_problems = shape == "problems" and not validator_decides(spec)
 
     def new_dedupe(self) -> RequestDedupe:
         return RequestDedupe(self.dedupe_window_us)
@@ -95,19 +112,24 @@ class SourceDecoder:
         split = split_messages(
             self.stream, partition, messages, self._values, self._validator, dedupe
         )
-        decoded = decode(self._con, self.stream, self._sql, split.chunks)
-        events = decoded.events
-        meta = _meta(topic, partition, events.column("_offset"), events.column("_ingest_us"))
         if self.shape == "events":
+            events = decode(self._con, self.stream, self._sql, split.chunks).events
+            meta = _meta(topic, partition, events.column("_offset"), events.column("_ingest_us"))
             fields = {name: events.column(name) for name in self.schema.names[: -len(_META)]}
             table = pa.table({**fields, **meta, "_t": events.column("_t")})
         else:
-            bad = sorted(split.dead_letters + decoded.dead_letters, key=lambda d: d.offset or 0)
+            bad = split.dead_letters
+            good_count = sum(chunk.count for chunk in split.chunks)
+            if self._decode_problems:
+                decoded = decode(self._con, self.stream, self._sql, split.chunks)
+                bad = sorted(bad + decoded.dead_letters, key=lambda d: d.offset or 0)
+                good_count = decoded.events.num_rows
             good = pa.table(
                 {
-                    **meta,
-                    "_raw": pa.nulls(events.num_rows, pa.binary()),
-                    "_problem": pa.nulls(events.num_rows, PROBLEM),
+                    **_meta(topic, partition, [None], [None]),
+                    "_raw": pa.nulls(1, pa.binary()),
+                    "_problem": pa.nulls(1, PROBLEM),
+                    "_good": pa.array([good_count], pa.int64()),
                 }
             )
             table = pa.concat_tables([good, _letters(topic, partition, bad)])
@@ -141,6 +163,7 @@ def _letters(topic: str, partition: int, bad: list[DeadLetter]) -> pa.Table:
             **meta,
             "_raw": pa.array([d.raw for d in bad], pa.binary()),
             "_problem": pa.array([{"reason": d.reason, "detail": d.detail} for d in bad], PROBLEM),
+            "_good": pa.array([0] * len(bad), pa.int64()),
         }
     )
 

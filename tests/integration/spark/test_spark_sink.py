@@ -45,11 +45,11 @@ def _decoded(spark: SparkSession) -> DataFrame:
     return spark.sql(
         f"""SELECT * FROM VALUES
           (CAST(NULL AS STRUCT<reason: STRING, detail: STRING>), CAST('{{}}' AS BINARY),
-           {T0}, 1, 'clicks', 0, 10L),
-          (NULL, CAST('{{}}' AS BINARY), {T0}, 2, 'clicks', 0, 11L),
+           {T0}, 1, 'clicks', 0, 10L, 1L),
+          (NULL, CAST('{{}}' AS BINARY), {T0}, 2, 'clicks', 0, 11L, 1L),
           (named_struct('reason', 'malformed', 'detail', 'not valid JSON'),
-           CAST('oops' AS BINARY), {T0}, 3, 'clicks', 1, 7L)
-        AS t(_problem, _raw, _ingest_time, _t, _topic, _partition, _offset)"""
+           CAST('oops' AS BINARY), {T0}, 3, 'clicks', 1, 7L, 0L)
+        AS t(_problem, _raw, _ingest_time, _t, _topic, _partition, _offset, _good)"""
     )
 
 
