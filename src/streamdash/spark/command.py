@@ -76,6 +76,14 @@ def spark_run(
     ] = None,
     max_events_per_batch: MaxEventsOption = None,
     trigger_interval: IntervalOption = None,
+    dead_letter_interval: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Seconds between the dead-letter queries' micro-batches (bad events and "
+            "event counters; at least --trigger-interval).",
+        ),
+    ] = 5.0,
     kafka_reader: Annotated[
         str,
         typer.Option(
@@ -127,6 +135,7 @@ def spark_run(
         once=once,
         max_events_per_batch=max_events_per_batch,
         trigger_interval_s=trigger_interval,
+        dead_letter_interval_s=dead_letter_interval,
         kafka_reader=reader,
         decode=where,
         ui=ui,
