@@ -2,21 +2,23 @@
 individually and dead-lettered), and the JSON shape of every error answer.
 
 Each exception carries its HTTP status and the short code of the answer
-`{"error": code, "detail": text}`; nothing of a refused request is stored.
+`{"error": code, "detail": text}`; nothing of a refused request is stored. The web
+framework is imported only by the functions that answer requests: the validator raises
+these errors in processes that serve none (Kafka workers, Spark's Python workers).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import msgspec
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException
-from starlette.responses import Response
 
 from streamdash.errors import Fatal, LogUnavailable, StoreUnavailable
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI, Request
+    from starlette.responses import Response
 
 
 class RequestRejected(Fatal):
@@ -88,12 +90,16 @@ def error_response(
     status: int, code: str, detail: str, headers: Mapping[str, str] | None = None
 ) -> Response:
     """The one JSON error shape of the API."""
+    from starlette.responses import Response
+
     body = msgspec.json.encode({"error": code, "detail": detail})
     return Response(body, status, headers=headers, media_type="application/json")
 
 
 def install_error_handlers(app: FastAPI) -> None:
     """Answer every error in the JSON shape, including unexpected ones (as a bare 500)."""
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
 
     async def rejected(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestRejected)

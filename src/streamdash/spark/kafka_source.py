@@ -20,6 +20,9 @@ keys only place events in partitions; nothing reads them, so they are not transf
   `bootstrap`, `topic`, `maxEventsPerBatch` (admission control, like the connector's
   `maxOffsetsPerTrigger`), `timeoutMs` (how long a broker may stay silent before the batch
   fails), and `kafka.<setting>` passed to librdkafka (e.g. `kafka.security.protocol`).
+  With `decode` (`events` or `problems`), `stream`, `spec` (the stream's spec as JSON) and
+  `dedupeWindowUs`, the tasks decode the messages themselves and give the columns of
+  `source_decode.py` instead of the raw ones.
   `Trigger.AvailableNow` reads up to the ends seen when the query starts.
 """
 
