@@ -4,9 +4,12 @@ with `once`, until everything in Kafka at the start is processed: Trigger.Availa
 One query per view (Spark runs one stateful aggregation per query and writes one sink),
 each with its own checkpoint `<checkpoint>/<view>`, and one query per stream,
 `<checkpoint>/_dead_letters/<stream>`, that stores the stream's bad events and counts its
-good ones. Before a query starts, its checkpoint is checked against what the database
-already holds for it, so that a lost or foreign checkpoint is refused instead of silently
-skipping (or double-counting) results.
+good ones, a micro-batch every few seconds. Each query reads the stream from Kafka itself;
+with streamdash's Python Kafka source the source's tasks decode the events (the view
+queries get the good ones, the dead-letter query the bad ones and a count), with Spark's
+connector Spark SQL does (`decode.py`). Before a query starts, its checkpoint is checked
+against what the database already holds for it, so that a lost or foreign checkpoint is
+refused instead of silently skipping (or double-counting) results.
 """
 
 from __future__ import annotations

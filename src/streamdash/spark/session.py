@@ -4,7 +4,9 @@ Settings that are not tuning but semantics: UTC as the session time zone (window
 aligned to the epoch in UTC, and ISO-8601 times without an offset are UTC, as in the
 embedded engine); ANSI mode off (a cast of bad event data gives NULL instead of failing
 the whole micro-batch). On a local master the shuffle runs in as many partitions as there
-are cores instead of Spark's default 200, which on two cores costs seconds per batch.
+are cores instead of Spark's default 200, which on two cores costs seconds per batch, and
+checkpoint files are renamed into place with `FileSystem.rename` instead of `FileContext`'s
+(`checkpoint_manager_class`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,6 +31,10 @@ DEBIAN_JDBC_JAR = Path("/usr/share/java/postgresql.jar")
 DEFAULT_MASTER = "local[2]"
 LOCAL_DRIVER_MEMORY = "3g"
 _LOCAL = re.compile(r"^local(\[(\d+|\*)(,\d+)?\])?$")
+_CHECKPOINT_MANAGERS = (
+    "org.apache.spark.sql.execution.streaming.checkpointing.FileSystemBasedCheckpointFileManager",
+    "org.apache.spark.sql.execution.streaming.FileSystemBasedCheckpointFileManager",  # Spark < 4.1
+)
 
 
 def require_pyspark() -> None:
@@ -44,6 +51,29 @@ def jdbc_jar() -> Path | None:
     if given:
         return Path(given)
     return DEBIAN_JDBC_JAR if DEBIAN_JDBC_JAR.is_file() else None
+
+
+def checkpoint_manager_class() -> str | None:
+    """Spark's checkpoint file manager over Hadoop's `FileSystem` API, as the installed
+    pyspark names it (None if it has none by either name).
+
+    Spark's default renames every checkpoint file (offset and commit logs, state store
+    deltas: several per micro-batch and query) through `FileContext`, which on a local
+    file system without Hadoop's native library asks for the link status by running
+    `readlink` in a child process of the driver JVM each time. Measured here: `walCommit`
+    and `commitOffsets` 60-140 ms each per batch, 16-30 ms with this manager, and p50 event
+    -> row at 20k events/s 1.9 s -> 0.9-1.1 s. Its rename is atomic on local file systems
+    and HDFS, which is what a checkpoint needs."""
+    import pyspark
+
+    jars = Path(pyspark.__file__).parent / "jars"
+    for jar in sorted(jars.glob("spark-sql_*.jar")):
+        with zipfile.ZipFile(jar) as archive:
+            names = set(archive.namelist())
+        for name in _CHECKPOINT_MANAGERS:
+            if name.replace(".", "/") + ".class" in names:
+                return name
+    return None
 
 
 def local_cores(master: str) -> int | None:
@@ -78,6 +108,9 @@ def session_conf(master: str, ui: bool = True) -> dict[str, str]:
         # driver and executors share one JVM on a local master: Spark's 1 GiB default
         # heap runs out with the state of a dozen streaming queries (the built-in specs)
         conf["spark.driver.memory"] = LOCAL_DRIVER_MEMORY
+        manager = checkpoint_manager_class()
+        if manager is not None:  # local master, local checkpoints (see the function)
+            conf["spark.sql.streaming.checkpointFileManagerClass"] = manager
     jar = jdbc_jar()
     if jar is not None:
         conf["spark.jars"] = str(jar)

@@ -1,6 +1,7 @@
 """The local session's Python workers: this interpreter, and pyspark from site-packages
 (with cached bytecode) rather than from pip's `python/lib/pyspark.zip`, which every
-worker process would compile again (streamdash.spark.home)."""
+worker process would compile again (streamdash.spark.home); its checkpoint files renamed
+without a child process per rename (streamdash.spark.session.checkpoint_manager_class)."""
 
 from __future__ import annotations
 
@@ -22,3 +23,18 @@ def test_workers_import_pyspark_from_site_packages(spark_session: SparkSession) 
         assert executable == sys.executable
         assert ".zip" not in module, module
         assert module == pyspark.__file__
+
+
+def test_checkpoint_files_are_renamed_through_the_file_system_api(
+    spark_session: SparkSession,
+) -> None:
+    from streamdash.spark.session import checkpoint_manager_class, session_conf
+
+    name = checkpoint_manager_class()
+    assert name is not None and name.endswith(".FileSystemBasedCheckpointFileManager")
+    assert spark_session.conf.get("spark.sql.streaming.checkpointFileManagerClass") == name
+    jvm = spark_session._jvm
+    assert jvm is not None
+    loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
+    assert loader.loadClass(name).getName() == name  # the name is the JVM's, not a guess
+    assert "spark.sql.streaming.checkpointFileManagerClass" not in session_conf("yarn")
