@@ -33,7 +33,7 @@ LOCAL_DRIVER_MEMORY = "3g"
 _LOCAL = re.compile(r"^local(\[(\d+|\*)(,\d+)?\])?$")
 _CHECKPOINT_MANAGERS = (
     "org.apache.spark.sql.execution.streaming.checkpointing.FileSystemBasedCheckpointFileManager",
-    "org.apache.spark.sql.execution.streaming.FileSystemBasedCheckpointFileManager",  # Spark < 4.1
+    "org.apache.spark.sql.execution.streaming.FileSystemBasedCheckpointFileManager",  # older
 )
 
 

@@ -135,3 +135,20 @@ def test_each_hostile_message_is_one_problem_with_its_reason(
         assert words in problem["detail"], (value, problem)
         assert problem["detail"].startswith(f"partition 0 offset {offset}: ")
         assert bad[offset]["_raw"] == (value or b"")
+
+
+def test_the_source_names_its_decoded_columns_and_refuses_an_unknown_shape() -> None:
+    """What Spark asks the source for when a reader gives no schema of its own."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    from streamdash.spark.kafka_source import KafkaDataSource
+
+    spec = load_pipeline(SPEC).streams["orders"]
+    options = {"bootstrap": "-", "topic": "orders", "stream": "orders", "spec": spec_json(spec)}
+    for shape in ("events", "problems"):
+        schema = KafkaDataSource({**options, "decode": shape}).schema()
+        assert schema == from_arrow_schema(arrow_schema(spec, shape))
+    with pytest.raises(ValueError, match=r"decode shape 'jvm' is unknown; expected one of"):
+        KafkaDataSource({**options, "decode": "jvm"}).schema()
+    with pytest.raises(ValueError, match=r"needs the option\(s\) \['spec'\]"):
+        KafkaDataSource({"decode": "events", "stream": "orders"}).schema()

@@ -12,7 +12,12 @@ from confluent_kafka import Message
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamdash.spark.source_decode import SourceDecoder, spec_json, validator_decides
+from streamdash.spark.source_decode import (
+    SourceDecoder,
+    parse_spec,
+    spec_json,
+    validator_decides,
+)
 from streamdash.spec.loader import load_pipeline
 
 SPEC = """
@@ -132,4 +137,4 @@ def test_specs_the_validator_does_not_decide() -> None:
     line = b'{"id": 1, "at": 1700000000000, "country": "DE", "tags": null}'
     good, bad = _problems(SourceDecoder("orders", spec, "problems", 0), [line])
     assert (good, [reason for _, reason in bad]) == (0, ["invalid"])  # as the engine drops it
-    assert spec_json(spec)  # the spec travels to the tasks as JSON
+    assert parse_spec(spec_json(spec)) == spec  # the spec travels to the tasks as JSON
