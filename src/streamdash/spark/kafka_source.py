@@ -20,9 +20,11 @@ keys only place events in partitions; nothing reads them, so they are not transf
   `bootstrap`, `topic`, `maxEventsPerBatch` (admission control, like the connector's
   `maxOffsetsPerTrigger`), `timeoutMs` (how long a broker may stay silent before the batch
   fails), and `kafka.<setting>` passed to librdkafka (e.g. `kafka.security.protocol`).
-  With `decode` (`events` or `problems`), `stream`, `spec` (the stream's spec as JSON) and
+  With `decode` (`events`), `stream`, `spec` (the stream's spec as JSON) and
   `dedupeWindowUs`, the tasks decode the messages themselves and give the columns of
-  `source_decode.py` instead of the raw ones.
+  `source_decode.py` instead of the raw ones; with `ledgerUrl` (a database URL; Spark
+  redacts options named *url* in its plans and UI) and `ledgerQuery` they also store each
+  range's dead letters and counters once (`range_ledger.py`).
   `Trigger.AvailableNow` reads up to the ends seen when the query starts.
 """
 
@@ -179,21 +181,47 @@ def _record_batch(part: KafkaRange, messages: list[Any], offsets: list[int]) -> 
     return pa.RecordBatch.from_arrays(arrays, schema=ARROW_SCHEMA)
 
 
-def _decode_options(options: dict[str, str]) -> tuple[str, str, str, int]:
+def _decode_options(options: dict[str, str]) -> tuple[str, str, int]:
+    from streamdash.spark.source_decode import check_decoded
+
     lower = {key.lower(): value for key, value in options.items()}
     missing = [key for key in ("stream", "spec") if key not in lower]
     if missing:
         raise ValueError(f"{SOURCE_NAME} with option decode needs the option(s) {missing}")
-    return lower["stream"], lower["spec"], lower["decode"], int(lower.get("dedupewindowus", "0"))
+    check_decoded(lower["decode"])
+    return lower["stream"], lower["spec"], int(lower.get("dedupewindowus", "0"))
 
 
 def source_decoder(options: dict[str, str]) -> SourceDecoder:
-    """The decoder the options ask for (`decode`: its shape, `stream`, `spec`: the stream's
-    spec as JSON, `dedupeWindowUs`), one per Python worker process. Imported only then:
-    a source of raw messages does not load DuckDB and the validator."""
+    """The decoder the options ask for (`stream`, `spec`: the stream's spec as JSON,
+    `dedupeWindowUs`), one per Python worker process. Imported only then: a source of raw
+    messages does not load DuckDB and the validator."""
     from streamdash.spark.source_decode import decoder_for
 
     return decoder_for(*_decode_options(options))
+
+
+def read_decoded(options: dict[str, str], part: KafkaRange) -> Iterator[pa.RecordBatch]:
+    """The range's events, decoded; with the `ledger*` options, its dead letters and
+    counters are stored once the whole range is read (a task that fails before stores
+    nothing, and its retry all)."""
+    from streamdash.spark.source_decode import RangeTally
+
+    decoder = source_decoder(options)
+    dedupe = decoder.new_dedupe()  # a pure function of the range: a replay drops the same
+    tally = RangeTally()
+
+    def build(part: KafkaRange, messages: list[Any], offsets: list[int]) -> pa.RecordBatch:
+        return decoder.batch(part.topic, part.partition, messages, dedupe, tally)
+
+    yield from read_range(options, part, build)
+    if "ledgerurl" in options:
+        from streamdash.spark.range_ledger import OffsetRange, ledger_for
+
+        where = OffsetRange(
+            options["ledgerquery"], part.topic, part.partition, part.start, part.end
+        )
+        ledger_for(options["ledgerurl"]).record(decoder.stream, where, tally)
 
 
 def share_limit(start: Offsets, ends: Offsets, max_rows: int) -> Offsets:
@@ -326,13 +354,7 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         assert isinstance(partition, KafkaRange)
         if "decode" not in self.options:
             return read_range(self.options, partition)
-        decoder = source_decoder(self.options)
-        dedupe = decoder.new_dedupe()  # a pure function of the range: a replay drops the same
-
-        def build(part: KafkaRange, messages: list[Any], offsets: list[int]) -> pa.RecordBatch:
-            return decoder.batch(part.topic, part.partition, messages, dedupe)
-
-        return read_range(self.options, partition, build)
+        return read_decoded(self.options, partition)
 
     @override
     def commit(self, end: dict[str, Any]) -> None:
@@ -365,14 +387,17 @@ class KafkaDataSource(DataSource):
             return SCHEMA
         from pyspark.sql.pandas.types import from_arrow_schema
 
-        from streamdash.spark.source_decode import arrow_schema, check_shape, parse_spec
+        from streamdash.spark.source_decode import arrow_schema, parse_spec
 
-        _, spec, shape, _ = _decode_options(dict(self.options))
-        return from_arrow_schema(arrow_schema(parse_spec(spec), check_shape(shape)))
+        _, spec, _ = _decode_options(dict(self.options))
+        return from_arrow_schema(arrow_schema(parse_spec(spec)))
 
     @override
     def streamReader(self, schema: StructType) -> DataSourceStreamReader:
         missing = [key for key in ("bootstrap", "topic") if key not in self.options]
+        lower = {key.lower() for key in self.options}
+        if "ledgerurl" in lower and "ledgerquery" not in lower:
+            missing.append("ledgerQuery")
         if missing:
             raise ValueError(f"{SOURCE_NAME} needs the option(s) {missing}")
         return KafkaStreamReader(dict(self.options))

@@ -2,14 +2,18 @@
 with `once`, until everything in Kafka at the start is processed: Trigger.AvailableNow).
 
 One query per view (Spark runs one stateful aggregation per query and writes one sink),
-each with its own checkpoint `<checkpoint>/<view>`, and one query per stream,
-`<checkpoint>/_dead_letters/<stream>`, that stores the stream's bad events and counts its
-good ones, a micro-batch every few seconds. Each query reads the stream from Kafka itself;
-with streamdash's Python Kafka source the source's tasks decode the events (the view
-queries get the good ones, the dead-letter query the bad ones and a count), with Spark's
-connector Spark SQL does (`decode.py`). Before a query starts, its checkpoint is checked
-against what the database already holds for it, so that a lost or foreign checkpoint is
-refused instead of silently skipping (or double-counting) results.
+each with its own checkpoint `<checkpoint>/<view>`. Each reads its stream from Kafka.
+
+- With streamdash's Python Kafka source the source's tasks decode the events, and the
+  tasks of each stream's first view also store the stream's dead letters and counters,
+  once per offset range (`range_ledger.py`): every stream is read once per view.
+- With Spark's connector Spark SQL decodes (`decode.py`), and one more query per stream,
+  `<checkpoint>/_dead_letters/<stream>`, stores its bad events and counts its good ones, a
+  micro-batch every few seconds.
+
+Before a query starts, its checkpoint is checked against what the database already holds
+for it, so that a lost or foreign checkpoint is refused instead of silently skipping (or
+double-counting) results.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from streamdash.spark.check import SparkUnsupported, spark_problems
 from streamdash.spark.checkpoint import CheckpointError, CheckpointLog
 from streamdash.spark.compiler import plan_view, view_frame
 from streamdash.spark.decode import decode
+from streamdash.spark.range_ledger import forget_ranges
 from streamdash.spark.session import build_session, require_pyspark
 from streamdash.spark.sink import (
     BatchCommitter,
@@ -53,8 +58,6 @@ from streamdash.spec.models import Pipeline
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.streaming.query import StreamingQuery
-
-    from streamdash.spark.source_decode import Shape
 
 _log = logging.getLogger(__name__)
 
@@ -182,6 +185,8 @@ class SparkJob:
         self.spark = spark or build_session(options.master, ui=options.ui)
         self.queries: list[_Query] = []
         self._committers: list[BatchCommitter] = []
+        self._ledgers: list[str] = []
+        """Checkpoints of the queries whose tasks write a range ledger."""
 
     def _schemas(self) -> list[ViewSchema]:
         from streamdash.engine import Processor
@@ -251,37 +256,44 @@ class SparkJob:
         queries: list[_Query] = []
         for stream, views in by_stream.items():
             spec = self.pipeline.streams[stream]
-            if in_source:
-                events = self._decoded(stream, "events")
-                problems = self._decoded(stream, "problems")
-            else:
+            events = None
+            if not in_source:
                 topic = spec.topic or stream
                 problems = decode(
                     kafka_frame(self.spark, reader, self.options.kafka, topic, limit), spec
                 )
                 events = problems.where("_problem IS NULL")
-            location = f"{root}/_dead_letters/{stream}"
-            committer = self._committer([], dead_letter_consumer(stream), stream, location)
-            writer: object = DeadLetterWriter(committer, located=in_source)
-            queries.append(_Query(f"{DEAD_LETTERS}{stream}", problems, "append", location, writer))
+                location = f"{root}/_dead_letters/{stream}"
+                committer = self._committer([], dead_letter_consumer(stream), stream, location)
+                writer: object = DeadLetterWriter(committer)
+                dead = _Query(f"{DEAD_LETTERS}{stream}", problems, "append", location, writer)
+                queries.append(dead)
             for schema in views:
                 plan = plan_view(self.pipeline, schema)
-                frame = view_frame(self.pipeline, plan, events, tables)
                 location = f"{root}/{plan.name}"
+                if in_source:
+                    # the stream's first view stores its dead letters and counters
+                    writes_ledger = schema is views[0]
+                    if writes_ledger:
+                        self._ledgers.append(location)
+                    ledger = (self.database_url, location) if writes_ledger else None
+                    events = self._decoded(stream, ledger)
+                assert events is not None
+                frame = view_frame(self.pipeline, plan, events, tables)
                 committer = self._committer([schema], view_consumer(plan.name), stream, location)
                 writer = ViewWriter(committer, plan)
                 queries.append(_Query(plan.name, frame, plan.output_mode, location, writer))
         # views first: their rows are what users wait for
         return sorted(queries, key=lambda q: q.name.startswith(DEAD_LETTERS))
 
-    def _decoded(self, stream: str, shape: Shape) -> DataFrame:
+    def _decoded(self, stream: str, ledger: tuple[str, str] | None) -> DataFrame:
         spec = self.pipeline.streams[stream]
         return decoded_frame(
             self.spark,
             self.options.kafka,
             spec.topic or stream,
             (stream, spec),
-            shape,
+            ledger=ledger,
             dedupe_window_us=self.pipeline.kafka.dedupe_window,
             max_events_per_batch=self.options.max_events_per_batch,
         )
@@ -293,6 +305,9 @@ class SparkJob:
         for committer in self._committers:
             log = CheckpointLog(self.spark, committer.checkpoint)
             check_checkpoint(committer, log, committer.consumer)
+            if committer.checkpoint in self._ledgers and not log.planned_any():
+                # a new checkpoint where an old one was: its ranges start over
+                forget_ranges(self.database_url, committer.checkpoint)
         for query in queries:
             self.queries.append(query)
             self._run(query)

@@ -32,6 +32,7 @@ from streamdash.results import CommitBatch, DeadLetter, ViewSchema, ViewUpdate
 from streamdash.spark.checkpoint import CheckpointLog
 from streamdash.spark.compiler import SparkView
 from streamdash.spark.decode import END_OF_2200_US
+from streamdash.spark.range_ledger import create_ledger
 from streamdash.store.postgres import PostgresSink
 
 if TYPE_CHECKING:
@@ -64,11 +65,12 @@ def open_window_index(schema: ViewSchema) -> sql.Composed:
 
 
 def prepare_tables(database_url: str, schemas: list[ViewSchema]) -> None:
-    """Create the result tables (as the embedded engine would) and their open-window
-    indexes."""
+    """Create the result tables (as the embedded engine would), their open-window indexes,
+    and the Python source's range ledger."""
     with PostgresSink(database_url) as sink:
         sink.open(schemas)
     with psycopg.connect(database_url, autocommit=True) as conn:
+        create_ledger(conn)
         for schema in schemas:
             if schema.windowed:
                 conn.execute(open_window_index(schema))
@@ -165,14 +167,12 @@ class ViewWriter:
 
 
 class DeadLetterWriter:
-    """foreachBatch of a stream's decode query: bad events to the dead-letter store, and the
-    stream's counters (`events`: the sum of `_good`; `rejected`). `located`: the details
-    name the message's partition and offset already (decoded in the source, as by the
-    embedded engine's Kafka workers); else the writer adds them."""
+    """foreachBatch of a stream's decode query (Spark SQL's decode, `decode.py`): bad events
+    to the dead-letter store, and the stream's counters (`events`: the sum of `_good`;
+    `rejected`)."""
 
-    def __init__(self, committer: BatchCommitter, *, located: bool = False) -> None:
+    def __init__(self, committer: BatchCommitter) -> None:
         self.committer = committer
-        self.located = located
 
     def __call__(self, frame: DataFrame, batch_id: int) -> None:
         from pyspark.sql import functions as sf
@@ -200,7 +200,7 @@ class DeadLetterWriter:
             .to_pylist()[0]
         )
         stream = self.committer.stream
-        letters = [_dead_letter(stream, item, self.located) for item in summary["bad"] or []]
+        letters = [_dead_letter(stream, item) for item in summary["bad"] or []]
         batch = CommitBatch(dead_letters=letters)
         if summary["good"]:
             batch.counters[(stream, "events")] = int(summary["good"])
@@ -217,14 +217,14 @@ def _epoch_us(moment: datetime | None) -> int | None:
     return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
-def _dead_letter(stream: str, item: dict[str, Any], located: bool) -> DeadLetter:
+def _dead_letter(stream: str, item: dict[str, Any]) -> DeadLetter:
     received_us = _epoch_us(item["received"])
     t = item["t"]
     where = f"Kafka {item['topic']}[{item['partition']}] offset {item['offset']}"
     return DeadLetter(
         stream,
         item["reason"],
-        item["detail"] if located else f"{item['detail']} ({where})",
+        f"{item['detail']} ({where})",
         bytes(item["raw"] or b""),
         time.time_ns() // 1000 if received_us is None else received_us,
         event_time_us=t if t is not None and 0 <= t < END_OF_2200_US else None,

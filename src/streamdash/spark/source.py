@@ -12,7 +12,6 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.streaming.readwriter import DataStreamReader
 
-    from streamdash.spark.source_decode import Shape
     from streamdash.spec.models import StreamSpec
 
 KafkaReader = Literal["auto", "connector", "python"]
@@ -110,26 +109,26 @@ def decoded_frame(
     bootstrap: str,
     topic: str,
     stream: tuple[str, StreamSpec],
-    shape: Shape,
     *,
+    ledger: tuple[str, str] | None = None,
     dedupe_window_us: int = 0,
     max_events_per_batch: int | None = None,
 ) -> DataFrame:
-    """A stream's messages decoded by the Python source's tasks (`source_decode.py`): its
-    good events (`events`: fields, `_t`, `_event_time`, message columns), or its bad
-    messages with their `_problem` and counts of the good ones (`problems`)."""
+    """A stream's good events, decoded by the Python source's tasks (`source_decode.py`):
+    its fields, `_t`, `_event_time` and the message columns. `ledger` (database URL, query
+    key): the tasks also store the dead letters and counters of what they read
+    (`range_ledger.py`)."""
+    from pyspark.sql import functions as sf
     from pyspark.sql.pandas.types import from_arrow_schema
 
-    from streamdash.spark.source_decode import arrow_schema, spec_json
+    from streamdash.spark.source_decode import DECODED, arrow_schema, spec_json
 
     name, spec = stream
     reader = _python_source(spark, bootstrap, topic, max_events_per_batch)
     # as in kafka_frame: measured 1.4 s of a cold job's planning
-    reader = reader.schema(from_arrow_schema(arrow_schema(spec, shape)))
-    reader = reader.option("decode", shape).option("stream", name).option("spec", spec_json(spec))
+    reader = reader.schema(from_arrow_schema(arrow_schema(spec)))
+    reader = reader.option("decode", DECODED).option("stream", name).option("spec", spec_json(spec))
+    if ledger is not None:
+        reader = reader.option("ledgerUrl", ledger[0]).option("ledgerQuery", ledger[1])
     frame = reader.option("dedupeWindowUs", str(dedupe_window_us)).load()
-    if shape == "events":
-        from pyspark.sql import functions as sf
-
-        frame = frame.withColumn("_event_time", sf.expr("timestamp_micros(_t)"))
-    return frame
+    return frame.withColumn("_event_time", sf.expr("timestamp_micros(_t)"))

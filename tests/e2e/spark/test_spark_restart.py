@@ -35,7 +35,7 @@ from spark_support import (
 )
 
 from streamdash.log.sqlite import SqliteLog
-from streamdash.spark.sink import dead_letter_consumer, view_consumer
+from streamdash.spark.sink import view_consumer
 from streamdash.spec.loader import load_builtin
 from streamdash.testing.kafka_feed import produce
 from streamdash.testing.tansu import TansuBroker
@@ -113,9 +113,7 @@ def test_killed_driver_restarts_from_its_checkpoint(
         "--no-ui",
     ]
     out = tmp_path / "driver.log"
-    consumers = [view_consumer(v) for v in pipeline.views] + [
-        dead_letter_consumer(s) for s in STREAMS
-    ]
+    consumers = [view_consumer(v) for v in pipeline.views]
     driver = _driver(spec_args, spark_db, out, "--max-events-per-batch", "400")
     try:
         deadline = time.monotonic() + 400

@@ -1,22 +1,29 @@
 """Decoding in the Python Kafka source (`source_decode.py`), on messages a real broker
 (tansu) delivers, read by the source's own range reader: good events come out typed, each
-hostile message becomes exactly one problem row with its reason, and a retried request's
-repeated events are dropped — as the embedded engine's Kafka workers do it."""
+hostile message becomes exactly one dead letter with its reason, stored with the range's
+counters once however often the range is read, and a retried request's repeated events are
+dropped — as the embedded engine's Kafka workers do it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import psycopg
 import pyarrow as pa
 import pytest
 
 from streamdash.log.kafka import REQUEST_HEADER, SEQ_HEADER
-from streamdash.spark.kafka_source import KafkaRange, read_range, source_decoder
-from streamdash.spark.source_decode import arrow_schema, spec_json
+from streamdash.spark.kafka_source import KafkaRange, read_decoded
+from streamdash.spark.range_ledger import create_ledger, forget_ranges
+from streamdash.spark.source_decode import arrow_schema, parse_spec, spec_json
 from streamdash.spec.loader import load_pipeline
+from streamdash.store.postgres import PostgresSink
 from streamdash.testing.kafka_feed import create_topic
 from streamdash.testing.tansu import TansuBroker
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 SPEC = """
 streams:
@@ -75,26 +82,49 @@ def _produce(bootstrap: str, messages: list[Message]) -> None:
     assert producer.flush(30) == 0
 
 
-def _read(broker: TansuBroker, shape: str, end: int) -> pa.Table:
+def _options(broker: TansuBroker, ledger: str | None = None) -> dict[str, str]:
     spec = load_pipeline(SPEC).streams["orders"]
     options = {
         "bootstrap": broker.bootstrap,
         "topic": "orders",
-        "decode": shape,
+        "decode": "events",
         "stream": "orders",
         "spec": spec_json(spec),
-        "dedupeWindowUs": str(600_000_000),
+        "dedupewindowus": str(600_000_000),
     }
-    decoder = source_decoder(options)
-    dedupe = decoder.new_dedupe()
+    if ledger is not None:
+        options |= {"ledgerurl": ledger, "ledgerquery": "/checkpoints/per_country"}
+    return options
 
-    def build(part: KafkaRange, messages: list[Any], offsets: list[int]) -> pa.RecordBatch:
-        return decoder.batch(part.topic, part.partition, messages, dedupe)
 
-    batches: Iterator[pa.RecordBatch] = read_range(options, KafkaRange("orders", 0, 0, end), build)
-    table = pa.Table.from_batches(list(batches), schema=decoder.schema)
-    assert table.schema == arrow_schema(spec, shape)  # type: ignore[arg-type]
+def _read(options: dict[str, str], start: int, end: int) -> pa.Table:
+    batches: Iterator[pa.RecordBatch] = read_decoded(options, KafkaRange("orders", 0, start, end))
+    table = pa.Table.from_batches(list(batches), schema=arrow_schema(parse_spec(options["spec"])))
+    assert table.schema == arrow_schema(load_pipeline(SPEC).streams["orders"])
     return table
+
+
+def _stored(url: str) -> tuple[list[dict[str, Any]], dict[str, int], list[tuple[int, int]]]:
+    """(dead letters, the stream's counters, the ledger's ranges)."""
+    with psycopg.connect(url) as conn, conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        letters = cur.execute(
+            "SELECT reason, detail, raw, log_offset, log_partition FROM dead_letters ORDER BY id"
+        ).fetchall()
+        counted = cur.execute("SELECT name, value FROM streamdash_counters").fetchall()
+        ranges = cur.execute(
+            "SELECT start_offset, end_offset FROM streamdash_spark_ranges ORDER BY 1"
+        ).fetchall()
+    counters = {str(r["name"]): int(r["value"]) for r in counted}
+    return letters, counters, [(r["start_offset"], r["end_offset"]) for r in ranges]
+
+
+@pytest.fixture
+def store(pg_db: str) -> str:
+    with PostgresSink(pg_db) as sink:
+        sink.open([])
+    with psycopg.connect(pg_db, autocommit=True) as conn:
+        create_ledger(conn)
+    return pg_db
 
 
 @pytest.fixture
@@ -111,7 +141,7 @@ def topic(kafka_broker: TansuBroker) -> int:
 def test_good_events_come_out_typed_and_a_retried_request_once(
     kafka_broker: TansuBroker, topic: int
 ) -> None:
-    events = _read(kafka_broker, "events", topic).to_pylist()
+    events = _read(_options(kafka_broker), 0, topic).to_pylist()
     assert [e["id"] for e in events] == [1, 2, 3, 10]
     assert [e["_t"] for e in events] == [(T0 + i) * 1000 for i in (0, 1, 2, 3)]
     assert events[0]["amount"] == 2.5 and events[1]["amount"] is None
@@ -121,23 +151,44 @@ def test_good_events_come_out_typed_and_a_retried_request_once(
     assert all(e["_ingest_time"].year >= 2026 for e in events)  # the broker's timestamps
 
 
-def test_each_hostile_message_is_one_problem_with_its_reason(
-    kafka_broker: TansuBroker, topic: int
+def test_each_hostile_message_is_one_dead_letter_stored_once(
+    kafka_broker: TansuBroker, topic: int, store: str
 ) -> None:
-    rows = _read(kafka_broker, "problems", topic).to_pylist()
-    assert sum(r["_good"] for r in rows) == len(GOOD) + 1  # the retried event once
-    bad = {r["_offset"]: r for r in rows if r["_problem"] is not None}
-    assert all(r["_good"] == 0 for r in bad.values())
-    assert sorted(bad) == list(range(len(GOOD), len(GOOD) + len(HOSTILE)))
-    for offset, (value, reason, words) in enumerate(HOSTILE, start=len(GOOD)):
-        problem = bad[offset]["_problem"]
-        assert problem["reason"] == reason, (value, problem)
-        assert words in problem["detail"], (value, problem)
-        assert problem["detail"].startswith(f"partition 0 offset {offset}: ")
-        assert bad[offset]["_raw"] == (value or b"")
+    options = _options(kafka_broker, store)
+    first = _read(options, 0, topic)
+    assert _read(options, 0, topic) == first  # a replay: the same events...
+    letters, counters, ranges = _stored(store)  # ... and nothing stored twice
+    assert counters == {"events": len(GOOD) + 1, "rejected": len(HOSTILE), "duplicates": 1}
+    assert [d["log_offset"] for d in letters] == list(range(len(GOOD), len(GOOD) + len(HOSTILE)))
+    for letter, (value, reason, words) in zip(letters, HOSTILE, strict=True):
+        assert letter["reason"] == reason, (value, letter)
+        assert words in letter["detail"], (value, letter)
+        assert letter["detail"].startswith(f"partition 0 offset {letter['log_offset']}: ")
+        assert bytes(letter["raw"]) == (value or b"") and letter["log_partition"] == 0
+    assert ranges == [(0, topic)]
+
+    _produce(kafka_broker.bootstrap, [(GOOD[0], []), (HOSTILE[1][0], [])])
+    _produce(kafka_broker.bootstrap, [(GOOD[1], [])])
+    _read(options, topic, topic + 2)
+    _read(options, topic + 2, topic + 3)
+    letters, counters, ranges = _stored(store)
+    assert counters == {"events": len(GOOD) + 3, "rejected": len(HOSTILE) + 1, "duplicates": 1}
+    assert len(letters) == len(HOSTILE) + 1
+    assert ranges == [(topic, topic + 2), (topic + 2, topic + 3)]  # the last two per partition
+
+    forget_ranges(store, "/checkpoints/per_country")  # a new checkpoint in the same place
+    _read(options, 0, topic)
+    assert _stored(store)[1]["rejected"] == 2 * len(HOSTILE) + 1
 
 
-def test_the_source_names_its_decoded_columns_and_refuses_an_unknown_shape() -> None:
+def test_without_ledger_options_nothing_is_stored(
+    kafka_broker: TansuBroker, topic: int, store: str
+) -> None:
+    assert _read(_options(kafka_broker), 0, topic).num_rows == len(GOOD) + 1
+    assert _stored(store) == ([], {}, [])
+
+
+def test_the_source_names_its_decoded_columns_and_refuses_bad_options() -> None:
     """What Spark asks the source for when a reader gives no schema of its own."""
     from pyspark.sql.pandas.types import from_arrow_schema
 
@@ -145,10 +196,25 @@ def test_the_source_names_its_decoded_columns_and_refuses_an_unknown_shape() -> 
 
     spec = load_pipeline(SPEC).streams["orders"]
     options = {"bootstrap": "-", "topic": "orders", "stream": "orders", "spec": spec_json(spec)}
-    for shape in ("events", "problems"):
-        schema = KafkaDataSource({**options, "decode": shape}).schema()
-        assert schema == from_arrow_schema(arrow_schema(spec, shape))
-    with pytest.raises(ValueError, match=r"decode shape 'jvm' is unknown; expected one of"):
-        KafkaDataSource({**options, "decode": "jvm"}).schema()
+    schema = KafkaDataSource({**options, "decode": "events"}).schema()
+    assert schema == from_arrow_schema(arrow_schema(spec))
+    with pytest.raises(ValueError, match=r"decode 'problems' is unknown; expected 'events'"):
+        KafkaDataSource({**options, "decode": "problems"}).schema()
     with pytest.raises(ValueError, match=r"needs the option\(s\) \['spec'\]"):
         KafkaDataSource({"decode": "events", "stream": "orders"}).schema()
+    with pytest.raises(ValueError, match=r"needs the option\(s\) \['ledgerQuery'\]"):
+        KafkaDataSource({**options, "ledgerUrl": "postgresql://-"}).streamReader(schema)
+
+
+def test_the_database_url_is_redacted_in_the_plan(spark_session: SparkSession) -> None:
+    """The ledger's database URL (with its password) travels to the tasks as an option;
+    Spark shows options in plans and its UI, but redacts those named like *url*."""
+    from streamdash.spark.source import decoded_frame, register_python_source
+
+    register_python_source(spark_session)
+    stream = ("orders", load_pipeline(SPEC).streams["orders"])
+    ledger = ("postgresql://streamdash:hunter2@db.internal/results", "/checkpoints/per_country")
+    frame = decoded_frame(spark_session, "127.0.0.1:9", "orders", stream, ledger=ledger)
+    plan = frame._jdf.queryExecution().toString()
+    assert "ledgerUrl=*********(redacted)" in plan and "hunter2" not in plan
+    assert "ledgerQuery=/checkpoints/per_country" in plan

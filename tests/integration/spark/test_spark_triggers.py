@@ -1,6 +1,8 @@
 """When the queries of a running job (not `--once`) start their micro-batches: the views'
 as soon as the last one is done (or every `--trigger-interval`), the dead-letter queries'
-every `--dead-letter-interval` seconds, at least the trigger interval."""
+(with Spark SQL's decode) every `--dead-letter-interval` seconds, at least the trigger
+interval. Decoding in the Python source, the views' tasks store the dead letters: no
+dead-letter query runs."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from streamdash.spark.runner import DEAD_LETTERS, SparkJob, SparkRunOptions
+from streamdash.spark.runner import DEAD_LETTERS, Decode, SparkJob, SparkRunOptions
 from streamdash.spec.loader import load_pipeline
 from streamdash.testing.kafka_feed import create_topic
 from streamdash.testing.tansu import TansuBroker
@@ -40,14 +42,25 @@ def _interval_ms(job: SparkJob) -> dict[str, int]:
     return out
 
 
-@pytest.mark.parametrize(("trigger", "expected"), [(None, (0, 5000)), (8.0, (8000, 8000))])
+DEAD = f"{DEAD_LETTERS}clicks"
+
+
+@pytest.mark.parametrize(
+    ("trigger", "decode", "expected"),
+    [
+        (None, "spark", {"per_user": 0, DEAD: 5000}),
+        (8.0, "spark", {"per_user": 8000, DEAD: 8000}),
+        (None, "source", {"per_user": 0}),
+    ],
+)
 def test_dead_letter_queries_run_every_few_seconds(
     spark_session: SparkSession,
     kafka_broker: TansuBroker,
     pg_db: str,
     tmp_path: Path,
     trigger: float | None,
-    expected: tuple[int, int],
+    decode: Decode,
+    expected: dict[str, int],
 ) -> None:
     create_topic(kafka_broker.bootstrap, "clicks", 1)
     options = SparkRunOptions(
@@ -55,6 +68,7 @@ def test_dead_letter_queries_run_every_few_seconds(
         str(tmp_path / "checkpoints"),
         trigger_interval_s=trigger,
         dead_letter_interval_s=5.0,
+        decode=decode,
     )
     job = SparkJob(load_pipeline(SPEC), pg_db, options, spark=spark_session)
     try:
@@ -62,4 +76,4 @@ def test_dead_letter_queries_run_every_few_seconds(
         intervals = _interval_ms(job)
     finally:
         job.stop()
-    assert intervals == {"per_user": expected[0], f"{DEAD_LETTERS}clicks": expected[1]}
+    assert intervals == expected

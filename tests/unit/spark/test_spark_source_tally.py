@@ -1,6 +1,6 @@
-"""The dead-letter query's shortcut (`validator_decides`): where it skips the engine's
-decode, it finds the same bad messages and counts the same good events as the decode does,
-whatever the messages hold."""
+"""What the Python Kafka source's decoder tallies beside the events it gives Spark: every
+message is exactly one event or one dead letter (with its partition and offset), whatever
+the messages hold — also where the engine's decode, not ingest's validator, rejects."""
 
 from __future__ import annotations
 
@@ -12,12 +12,7 @@ from confluent_kafka import Message
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamdash.spark.source_decode import (
-    SourceDecoder,
-    parse_spec,
-    spec_json,
-    validator_decides,
-)
+from streamdash.spark.source_decode import RangeTally, SourceDecoder, parse_spec, spec_json
 from streamdash.spec.loader import load_pipeline
 
 SPEC = """
@@ -98,43 +93,50 @@ def _messages(values: list[bytes]) -> list[Any]:
     ]
 
 
-def _problems(decoder: SourceDecoder, values: list[bytes]) -> tuple[int, list[tuple[int, str]]]:
-    rows = decoder.batch("orders", 0, _messages(values), decoder.new_dedupe()).to_pylist()
-    bad = [(r["_offset"], r["_problem"]["reason"]) for r in rows if r["_problem"] is not None]
-    return sum(r["_good"] for r in rows), bad
+def _decoded(decoder: SourceDecoder, values: list[bytes]) -> tuple[list[int], RangeTally]:
+    tally = RangeTally()
+    rows = decoder.batch("orders", 3, _messages(values), decoder.new_dedupe(), tally)
+    return rows.column("_offset").to_pylist(), tally
+
+
+def _spec(text: str = SPEC) -> SourceDecoder:
+    return SourceDecoder("orders", load_pipeline(text).streams["orders"], 0)
 
 
 @functools.cache
-def _decoders() -> tuple[SourceDecoder, SourceDecoder, SourceDecoder]:
-    """The shortcut, the decode it stands for, and the events the view queries get."""
-    spec = load_pipeline(SPEC).streams["orders"]
-    assert validator_decides(spec)
-    shortcut = SourceDecoder("orders", spec, "problems", 0)
-    decoding = SourceDecoder("orders", spec, "problems", 0)
-    decoding._decode_problems = True  # the path of a spec the validator does not decide
-    return shortcut, decoding, SourceDecoder("orders", spec, "events", 0)
+def _decoders() -> tuple[SourceDecoder, SourceDecoder]:
+    """A spec whose validator rejects all the decode would, and one where it does not (an
+    event time parsed from ISO-8601 strings by DuckDB)."""
+    iso = SPEC.replace("{field: at, unit: ms}", "{field: at, unit: iso8601}")
+    return _spec(), _spec(iso.replace("at: int64", "at: timestamp"))
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(message, min_size=1, max_size=30))
-def test_the_shortcut_finds_what_the_decode_finds(values: list[bytes]) -> None:
-    shortcut, decoding, events = _decoders()
-    good, bad = _problems(shortcut, values)
-    assert (good, bad) == _problems(decoding, values)
-    kept = events.batch("orders", 0, _messages(values), events.new_dedupe()).num_rows
-    assert good == kept and good + len(bad) == len(values)
+@given(st.lists(message, min_size=1, max_size=30), st.booleans())
+def test_every_message_is_one_event_or_one_dead_letter(values: list[bytes], iso: bool) -> None:
+    decoder = _decoders()[iso]
+    offsets, tally = _decoded(decoder, values)
+    bad = [d.offset for d in tally.dead_letters]
+    assert tally.events == len(offsets)
+    assert sorted(offsets + bad) == list(range(len(values)))  # type: ignore[type-var]
+    assert all(d.partition == 3 and d.stream == "orders" for d in tally.dead_letters)
+    assert bad == sorted(bad)  # type: ignore[type-var]
+    assert tally.counters("orders") == {
+        key: value
+        for key, value in {
+            ("orders", "events"): len(offsets),
+            ("orders", "rejected"): len(bad),
+        }.items()
+        if value
+    }
 
 
-def test_specs_the_validator_does_not_decide() -> None:
-    iso = SPEC.replace("{field: at, unit: ms}", "{field: at, unit: iso8601}")
-    iso = iso.replace("at: int64", "at: timestamp")
-    required_json = SPEC.replace("tags: json?", "tags: json")
-    for text in (iso, required_json):
-        spec = load_pipeline(text).streams["orders"]
-        assert not validator_decides(spec)
-        assert SourceDecoder("orders", spec, "problems", 0)._decode_problems
-    spec = load_pipeline(required_json).streams["orders"]
+def test_a_required_json_null_is_rejected_by_the_decode_and_counted() -> None:
+    decoder = _spec(SPEC.replace("tags: json?", "tags: json"))
     line = b'{"id": 1, "at": 1700000000000, "country": "DE", "tags": null}'
-    good, bad = _problems(SourceDecoder("orders", spec, "problems", 0), [line])
-    assert (good, [reason for _, reason in bad]) == (0, ["invalid"])  # as the engine drops it
+    offsets, tally = _decoded(decoder, [line, line.replace(b"null", b"[1]")])
+    assert offsets == [1]
+    assert [(d.reason, d.offset, d.partition) for d in tally.dead_letters] == [("invalid", 0, 3)]
+    assert tally.counters("orders") == {("orders", "events"): 1, ("orders", "rejected"): 1}
+    spec = load_pipeline(SPEC).streams["orders"]
     assert parse_spec(spec_json(spec)) == spec  # the spec travels to the tasks as JSON
