@@ -38,10 +38,13 @@ def bench_env(data_dir: Path, database_url: str | None) -> dict[str, str]:
     return env
 
 
-def spawn(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+def spawn(
+    args: list[str], env: dict[str, str], log_path: Path, module: str = "streamdash"
+) -> subprocess.Popen[bytes]:
+    """`python -m module args...` in a session of its own, output to `log_path`."""
     with log_path.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "streamdash", *args],
+            [sys.executable, "-m", module, *args],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -7,11 +7,15 @@ It reads the same topic through the same Kafka source as `streamdash spark run` 
 is streamdash's Python data source: Spark's connector jar is not obtainable), parses with
 `from_json` and a plain schema, and upserts each batch's rows. What it leaves out is what
 the runner adds per event: validation against the spec (why an event is bad, for the dead
-letters) and the second query that writes dead letters and counters.
+letters), the dead letters and counters.
+
+`python -m streamdash.bench.spark_handwritten BOOTSTRAP DATABASE_URL CHECKPOINT` runs it
+on its own until stopped: the baseline of the runner's process start -> first row.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 import psycopg
@@ -99,3 +103,15 @@ def start_handwritten(
     if once:
         stream = stream.trigger(availableNow=True)
     return stream.start()
+
+
+def main(argv: list[str]) -> None:
+    from streamdash.spark.session import build_session
+
+    bootstrap, url, checkpoint = argv
+    spark = build_session(ui=False)
+    start_handwritten(spark, bootstrap, "logs", url, checkpoint, once=False).awaitTermination()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

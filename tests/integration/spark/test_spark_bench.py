@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from streamdash.bench.spark import (
+    FIRST_ROW_TIMEOUT_S,
     PARTITIONS,
     TOPIC,
     counted,
     handwritten_throughput,
     kafka_decode_rate,
+    spark_first_row,
     spark_latency,
     spark_throughput,
 )
@@ -62,3 +64,15 @@ def test_handwritten_baseline_counts_every_event(
     )
     assert never == 0 and len(latencies) == 20
     assert counted(pg_db, HANDWRITTEN) == 3000 + 20 * 100
+
+
+def test_the_handwritten_job_runs_as_a_process_of_its_own(
+    kafka_broker: TansuBroker, pg_db: str, tmp_path: Path
+) -> None:
+    """The start-up baseline: `python -m streamdash.bench.spark_handwritten` in a new
+    process, timed to its first row."""
+    create_topic(kafka_broker.bootstrap, TOPIC, PARTITIONS)
+    produce(kafka_broker.bootstrap, TOPIC, app_logs_lines(500), "application_id")
+    seconds = spark_first_row(kafka_broker.bootstrap, pg_db, tmp_path, handwritten=True)
+    assert 0 < seconds < FIRST_ROW_TIMEOUT_S
+    assert counted(pg_db, HANDWRITTEN) > 0
