@@ -46,10 +46,6 @@ class CheckpointLog:
         done = self._batches("commits")
         return done[-1] if done else None
 
-    def planned_any(self) -> bool:
-        """Whether Spark planned a batch in this checkpoint (wrote its offsets) yet."""
-        return bool(self._batches("offsets"))
-
     def batch_watermark_ms(self, batch_id: int) -> int:
         """The watermark (epoch ms) batch `batch_id` runs with; 0 before any event."""
         path = self._path_class(f"{self.location}/offsets/{batch_id}")

@@ -80,8 +80,9 @@ def spark_run(
         float,
         typer.Option(
             min=0.0,
-            help="Seconds between the dead-letter queries' micro-batches (bad events and "
-            "event counters; at least --trigger-interval).",
+            help="With --decode spark: seconds between the dead-letter queries' micro-batches "
+            "(bad events and event counters; at least --trigger-interval). Decoding in the "
+            "Python source, the views' own tasks store them.",
         ),
     ] = 5.0,
     kafka_reader: Annotated[

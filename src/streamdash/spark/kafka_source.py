@@ -23,8 +23,8 @@ keys only place events in partitions; nothing reads them, so they are not transf
   With `decode` (`events`), `stream`, `spec` (the stream's spec as JSON) and
   `dedupeWindowUs`, the tasks decode the messages themselves and give the columns of
   `source_decode.py` instead of the raw ones; with `ledgerUrl` (a database URL; Spark
-  redacts options named *url* in its plans and UI) and `ledgerQuery` they also store each
-  range's dead letters and counters once (`range_ledger.py`).
+  redacts options named *url* in its plans and UI) they also store the dead letters and
+  counters of the messages no other task stored yet (`range_ledger.py`).
   `Trigger.AvailableNow` reads up to the ends seen when the query starts.
 """
 
@@ -202,7 +202,7 @@ def source_decoder(options: dict[str, str]) -> SourceDecoder:
 
 
 def read_decoded(options: dict[str, str], part: KafkaRange) -> Iterator[pa.RecordBatch]:
-    """The range's events, decoded; with the `ledger*` options, its dead letters and
+    """The range's events, decoded; with the `ledgerUrl` option, its dead letters and
     counters are stored once the whole range is read (a task that fails before stores
     nothing, and its retry all)."""
     from streamdash.spark.source_decode import RangeTally
@@ -218,10 +218,8 @@ def read_decoded(options: dict[str, str], part: KafkaRange) -> Iterator[pa.Recor
     if "ledgerurl" in options:
         from streamdash.spark.range_ledger import OffsetRange, ledger_for
 
-        where = OffsetRange(
-            options["ledgerquery"], part.topic, part.partition, part.start, part.end
-        )
-        ledger_for(options["ledgerurl"]).record(decoder.stream, where, tally)
+        where = OffsetRange(decoder.stream, part.topic, part.partition, part.start, part.end)
+        ledger_for(options["ledgerurl"]).record(where, tally)
 
 
 def share_limit(start: Offsets, ends: Offsets, max_rows: int) -> Offsets:
@@ -395,9 +393,6 @@ class KafkaDataSource(DataSource):
     @override
     def streamReader(self, schema: StructType) -> DataSourceStreamReader:
         missing = [key for key in ("bootstrap", "topic") if key not in self.options]
-        lower = {key.lower() for key in self.options}
-        if "ledgerurl" in lower and "ledgerquery" not in lower:
-            missing.append("ledgerQuery")
         if missing:
             raise ValueError(f"{SOURCE_NAME} needs the option(s) {missing}")
         return KafkaStreamReader(dict(self.options))

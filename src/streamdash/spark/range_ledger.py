@@ -1,23 +1,23 @@
 """Dead letters and stream counters from the Python Kafka source's tasks, exactly once per
-Kafka offset range.
+Kafka message.
 
 The rows of a view's query carry only good events into Spark's aggregation, so what else
 its offset ranges held (rejected messages, counts of events and duplicates: `RangeTally`)
-is written by the task that read them, straight into the store — instead of a second query
-reading every stream from Kafka again only to find its bad messages (which cost as much as
-the views' own read: the Python client spends 3-4 us of CPU per message here).
+is stored by the task that read them, straight into the database — instead of one more
+query reading every stream from Kafka again only to find its bad messages (which cost as
+much as the views' own read: the Python client spends 3-4 us of CPU per message here).
 
-Exactly once rests on the offset ranges: Spark's offset log fixes each micro-batch's range
-per partition, and a replayed batch (a retried task, a restart after a crash) reads the very
-same range. Each range's writes go in one transaction together with its row in
-`streamdash_spark_ranges`, keyed by the query's checkpoint, topic, partition and first
-offset; a range whose row exists was written already and is skipped whole. A range's
-predecessors in the partition are deleted once a later one is written — Spark starts a
-batch only after the one before has committed, so no range but the last two can be read
-again — which keeps two rows per partition.
+Every view of a stream reads all of its messages, so whichever query reads a message first
+stores its part. The store remembers, per stream and Kafka partition, the offset up to
+which that is done (`streamdash_spark_stored.stored_until`, like a consumer's committed
+offset). A task locks that row, stores what its range holds from there on, and moves it to
+the range's end, in one transaction: a retried task, a batch Spark replays after a crash,
+the other views' queries and a view recomputed from a new checkpoint find the range stored
+and add nothing. (A range always starts at or before `stored_until`: each query reads its
+partitions from the start without gaps, and the first query to get anywhere stored it.)
 
-Only one query per stream writes them (the first view's; `ledger` options). The database
-must be reachable from the executors, as it already is for the reference tables' JDBC reads.
+The database must be reachable from the executors, as it already is for the reference
+tables' JDBC reads.
 """
 
 from __future__ import annotations
@@ -38,38 +38,29 @@ if TYPE_CHECKING:
 RETRY_FOR_S = 30.0
 """How long a task waits for an unreachable database before it fails (Spark retries it)."""
 
-LEDGER_TABLE = """CREATE TABLE IF NOT EXISTS streamdash_spark_ranges (
-    query text NOT NULL,
+STORED_TABLE = """CREATE TABLE IF NOT EXISTS streamdash_spark_stored (
+    stream text NOT NULL,
     topic text NOT NULL,
     kafka_partition integer NOT NULL,
-    start_offset bigint NOT NULL,
-    end_offset bigint NOT NULL,
-    written_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (query, topic, kafka_partition, start_offset)
+    stored_until bigint NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (stream, topic, kafka_partition)
 )"""
 
 
 @dataclass(frozen=True)
 class OffsetRange:
-    """Messages `[start, end)` of a topic's partition, as one of a query's tasks read them."""
+    """Messages `[start, end)` of a stream's topic partition, as one task read them."""
 
-    query: str
-    """The query's checkpoint location: a new checkpoint starts a new ledger."""
+    stream: str
     topic: str
     partition: int
     start: int
     end: int
 
 
-def create_ledger(conn: psycopg.Connection[tuple[object, ...]]) -> None:
-    conn.execute(LEDGER_TABLE)
-
-
-def forget_ranges(database_url: str, query: str) -> None:
-    """Drop the ranges of a query whose checkpoint has no batch yet: they are a former
-    checkpoint's, and the new one reads its ranges anew."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("DELETE FROM streamdash_spark_ranges WHERE query = %s", (query,))
+def create_stored_table(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    conn.execute(STORED_TABLE)
 
 
 class RangeLedger:
@@ -84,46 +75,52 @@ class RangeLedger:
             self._conn = psycopg.connect(self.url)
         return self._conn
 
-    def record(self, stream: str, where: OffsetRange, tally: RangeTally) -> bool:
-        """Write the range's dead letters and counters unless they were; True if written
-        now. Retries a lost or unreachable database for `RETRY_FOR_S`."""
+    def record(self, where: OffsetRange, tally: RangeTally) -> int:
+        """Store the dead letters and counters of the range's messages not stored yet;
+        return how many messages that was. Retries a lost or unreachable database for
+        `RETRY_FOR_S`."""
         deadline = time.monotonic() + RETRY_FOR_S
         delay = 0.2
         while True:
             try:
-                return self._record(stream, where, tally)
+                return self._record(where, tally)
             except psycopg.OperationalError as err:
-                if self._conn is not None:
-                    self._conn.close()
+                self.close()
                 if time.monotonic() > deadline:
                     raise StoreUnavailable(
                         f"the dead letters of Kafka {where.topic}[{where.partition}] offsets "
-                        f"{where.start}..{where.end} could not be written: {err}"
+                        f"{where.start}..{where.end} could not be stored: {err}"
                     ) from err
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    def _record(self, stream: str, where: OffsetRange, tally: RangeTally) -> bool:
+    def _record(self, where: OffsetRange, tally: RangeTally) -> int:
+        key = (where.stream, where.topic, where.partition)
         conn = self._connection()
         with conn.transaction(), conn.cursor() as cur:
             cur.execute(
-                """INSERT INTO streamdash_spark_ranges
-                     (query, topic, kafka_partition, start_offset, end_offset)
-                   VALUES (%s, %s, %s, %s, %s)
-                   ON CONFLICT DO NOTHING RETURNING end_offset""",
-                (where.query, where.topic, where.partition, where.start, where.end),
+                """INSERT INTO streamdash_spark_stored (stream, topic, kafka_partition,
+                   stored_until) VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING""",
+                (*key, where.start),
             )
-            if cur.fetchone() is None:
-                return False
             cur.execute(
-                """DELETE FROM streamdash_spark_ranges
-                   WHERE query = %s AND topic = %s AND kafka_partition = %s
-                     AND end_offset < %s""",
-                (where.query, where.topic, where.partition, where.start),
+                """SELECT stored_until FROM streamdash_spark_stored
+                   WHERE stream = %s AND topic = %s AND kafka_partition = %s FOR UPDATE""",
+                key,
             )
-            progress.write_dead_letters(cur, tally.dead_letters)
-            progress.add_counters(cur, tally.counters(stream))
-        return True
+            row = cur.fetchone()
+            assert row is not None and isinstance(row[0], int)
+            first = max(row[0], where.start)
+            if first >= where.end:
+                return 0
+            progress.write_dead_letters(cur, tally.letters_from(first))
+            progress.add_counters(cur, tally.counters(where.stream, first))
+            cur.execute(
+                """UPDATE streamdash_spark_stored SET stored_until = %s, updated_at = now()
+                   WHERE stream = %s AND topic = %s AND kafka_partition = %s""",
+                (where.end, *key),
+            )
+        return where.end - first
 
     def close(self) -> None:
         if self._conn is not None:

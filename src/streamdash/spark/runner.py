@@ -4,9 +4,9 @@ with `once`, until everything in Kafka at the start is processed: Trigger.Availa
 One query per view (Spark runs one stateful aggregation per query and writes one sink),
 each with its own checkpoint `<checkpoint>/<view>`. Each reads its stream from Kafka.
 
-- With streamdash's Python Kafka source the source's tasks decode the events, and the
-  tasks of each stream's first view also store the stream's dead letters and counters,
-  once per offset range (`range_ledger.py`): every stream is read once per view.
+- With streamdash's Python Kafka source the source's tasks decode the events, and store
+  the stream's dead letters and counters, each message's by the first task to read it
+  (`range_ledger.py`): every stream is read once per view.
 - With Spark's connector Spark SQL decodes (`decode.py`), and one more query per stream,
   `<checkpoint>/_dead_letters/<stream>`, stores its bad events and counts its good ones, a
   micro-batch every few seconds.
@@ -35,7 +35,6 @@ from streamdash.spark.check import SparkUnsupported, spark_problems
 from streamdash.spark.checkpoint import CheckpointError, CheckpointLog
 from streamdash.spark.compiler import plan_view, view_frame
 from streamdash.spark.decode import decode
-from streamdash.spark.range_ledger import forget_ranges
 from streamdash.spark.session import build_session, require_pyspark
 from streamdash.spark.sink import (
     BatchCommitter,
@@ -83,10 +82,11 @@ class SparkRunOptions:
     trigger_interval_s: float | None = None
     """None: a new micro-batch as soon as the last one is done."""
     dead_letter_interval_s: float = 5.0
-    """Seconds between the dead-letter queries' micro-batches (at least the trigger
-    interval): their output is not what users wait for, and each batch of theirs takes the
-    cores from the view queries for a while (measured at 20k events/s on 2 cores: p50 event
-    -> row 1.9 s with them running back to back, 1.2-1.4 s every 5 s)."""
+    """Seconds between the dead-letter queries' micro-batches (Spark SQL's decode only; at
+    least the trigger interval): their output is not what users wait for, and each batch
+    of theirs takes the cores from the view queries for a while (measured at 20k events/s
+    on 2 cores: p50 event -> row 1.9 s with them running back to back, 1.2-1.4 s every
+    5 s)."""
     kafka_reader: KafkaReader = "auto"
     decode: Decode = "auto"
     """Where events are decoded and validated: `source` (the Python Kafka source's tasks,
@@ -185,8 +185,6 @@ class SparkJob:
         self.spark = spark or build_session(options.master, ui=options.ui)
         self.queries: list[_Query] = []
         self._committers: list[BatchCommitter] = []
-        self._ledgers: list[str] = []
-        """Checkpoints of the queries whose tasks write a range ledger."""
 
     def _schemas(self) -> list[ViewSchema]:
         from streamdash.engine import Processor
@@ -272,12 +270,7 @@ class SparkJob:
                 plan = plan_view(self.pipeline, schema)
                 location = f"{root}/{plan.name}"
                 if in_source:
-                    # the stream's first view stores its dead letters and counters
-                    writes_ledger = schema is views[0]
-                    if writes_ledger:
-                        self._ledgers.append(location)
-                    ledger = (self.database_url, location) if writes_ledger else None
-                    events = self._decoded(stream, ledger)
+                    events = self._decoded(stream)
                 assert events is not None
                 frame = view_frame(self.pipeline, plan, events, tables)
                 committer = self._committer([schema], view_consumer(plan.name), stream, location)
@@ -286,14 +279,14 @@ class SparkJob:
         # views first: their rows are what users wait for
         return sorted(queries, key=lambda q: q.name.startswith(DEAD_LETTERS))
 
-    def _decoded(self, stream: str, ledger: tuple[str, str] | None) -> DataFrame:
+    def _decoded(self, stream: str) -> DataFrame:
         spec = self.pipeline.streams[stream]
         return decoded_frame(
             self.spark,
             self.options.kafka,
             spec.topic or stream,
             (stream, spec),
-            ledger=ledger,
+            ledger_url=self.database_url,
             dedupe_window_us=self.pipeline.kafka.dedupe_window,
             max_events_per_batch=self.options.max_events_per_batch,
         )
@@ -305,9 +298,6 @@ class SparkJob:
         for committer in self._committers:
             log = CheckpointLog(self.spark, committer.checkpoint)
             check_checkpoint(committer, log, committer.consumer)
-            if committer.checkpoint in self._ledgers and not log.planned_any():
-                # a new checkpoint where an old one was: its ranges start over
-                forget_ranges(self.database_url, committer.checkpoint)
         for query in queries:
             self.queries.append(query)
             self._run(query)

@@ -32,7 +32,7 @@ from streamdash.results import CommitBatch, DeadLetter, ViewSchema, ViewUpdate
 from streamdash.spark.checkpoint import CheckpointLog
 from streamdash.spark.compiler import SparkView
 from streamdash.spark.decode import END_OF_2200_US
-from streamdash.spark.range_ledger import create_ledger
+from streamdash.spark.range_ledger import create_stored_table
 from streamdash.store.postgres import PostgresSink
 
 if TYPE_CHECKING:
@@ -66,11 +66,11 @@ def open_window_index(schema: ViewSchema) -> sql.Composed:
 
 def prepare_tables(database_url: str, schemas: list[ViewSchema]) -> None:
     """Create the result tables (as the embedded engine would), their open-window indexes,
-    and the Python source's range ledger."""
+    and the table of the Python source's stored offsets."""
     with PostgresSink(database_url) as sink:
         sink.open(schemas)
     with psycopg.connect(database_url, autocommit=True) as conn:
-        create_ledger(conn)
+        create_stored_table(conn)
         for schema in schemas:
             if schema.windowed:
                 conn.execute(open_window_index(schema))

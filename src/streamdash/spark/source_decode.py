@@ -71,19 +71,33 @@ def arrow_schema(spec: StreamSpec) -> pa.Schema:
 
 @dataclass
 class RangeTally:
-    """What one task's offset range held besides the events it gave Spark: the stream's
-    counters as the embedded engine's Kafka workers count them, and the rejected messages
-    (reason, detail naming partition and offset, the bytes as sent)."""
+    """What one task's offset range held besides the events it gave Spark: the offsets of
+    its messages and of its good events, and its rejected messages (reason, detail naming
+    partition and offset, the bytes as sent) — from which the stream's counters follow, as
+    the embedded engine's Kafka workers count them, for the whole range or any tail of it."""
 
-    events: int = 0
-    duplicates: int = 0
+    messages: list[np.ndarray] = field(default_factory=list)
+    events: list[np.ndarray] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
 
-    def counters(self, stream: str) -> dict[tuple[str, str], int]:
+    def add(self, messages: list[int], events: np.ndarray, letters: list[DeadLetter]) -> None:
+        self.messages.append(np.asarray(messages, dtype=np.int64))
+        self.events.append(events)
+        self.dead_letters += letters
+
+    def letters_from(self, first: int) -> list[DeadLetter]:
+        """The dead letters of the messages at `first` and after."""
+        return [d for d in self.dead_letters if d.offset is not None and d.offset >= first]
+
+    def counters(self, stream: str, first: int = 0) -> dict[tuple[str, str], int]:
+        """`events`, `rejected`, `duplicates` (the messages neither) from offset `first` on."""
+        messages = sum(int(np.count_nonzero(m >= first)) for m in self.messages)
+        events = sum(int(np.count_nonzero(e >= first)) for e in self.events)
+        rejected = len(self.letters_from(first))
         counts = {
-            (stream, "events"): self.events,
-            (stream, "rejected"): len(self.dead_letters),
-            (stream, "duplicates"): self.duplicates,
+            (stream, "events"): events,
+            (stream, "rejected"): rejected,
+            (stream, "duplicates"): messages - events - rejected,
         }
         return {key: value for key, value in counts.items() if value}
 
@@ -119,12 +133,10 @@ class SourceDecoder:
         decoded = decode(self._con, self.stream, self._sql, split.chunks)
         events = decoded.events
         if tally is not None:
-            tally.events += events.num_rows
-            tally.duplicates += split.duplicates
             located = (replace(d, partition=partition) for d in decoded.dead_letters)
-            tally.dead_letters += sorted(
-                [*split.dead_letters, *located], key=lambda d: d.offset or 0
-            )
+            letters = sorted([*split.dead_letters, *located], key=lambda d: d.offset or 0)
+            offsets = [m.offset() for m in messages]
+            tally.add(offsets, events.column("_offset").to_numpy().astype(np.int64), letters)
         meta = _meta(topic, partition, events.column("_offset"), events.column("_ingest_us"))
         fields = {name: events.column(name) for name in self.schema.names[: -len(_META)]}
         table = pa.table({**fields, **meta, "_t": events.column("_t")})

@@ -193,12 +193,14 @@ def test_a_skipped_replay_still_carries_its_window_state(
     produce(kafka_broker.bootstrap, "clicks", lines, None)
     prepare_tables(pg_db, [])
     with psycopg.connect(pg_db) as conn:
-        for consumer in ("spark:per_minute", "spark:clicks:dead_letters"):
-            conn.execute(
-                "INSERT INTO streamdash_offsets (consumer, stream, next_offset) "
-                "VALUES (%s, 'clicks', 1)",
-                (consumer,),
-            )
+        conn.execute(
+            "INSERT INTO streamdash_offsets (consumer, stream, next_offset) "
+            "VALUES ('spark:per_minute', 'clicks', 1)"
+        )
+        conn.execute(  # and the source's tasks had stored batch 0's counters
+            "INSERT INTO streamdash_spark_stored (stream, topic, kafka_partition, stored_until) "
+            "VALUES ('clicks', 'clicks', 0, 5)"
+        )
     options = SparkRunOptions(
         kafka_broker.bootstrap, str(tmp_path / "checkpoints"), once=True, max_events_per_batch=5
     )

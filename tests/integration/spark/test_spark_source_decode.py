@@ -1,8 +1,8 @@
 """Decoding in the Python Kafka source (`source_decode.py`), on messages a real broker
 (tansu) delivers, read by the source's own range reader: good events come out typed, each
-hostile message becomes exactly one dead letter with its reason, stored with the range's
-counters once however often the range is read, and a retried request's repeated events are
-dropped — as the embedded engine's Kafka workers do it."""
+hostile message becomes exactly one dead letter with its reason, stored with the stream's
+counters once however often (and in whichever ranges) its messages are read, and a retried
+request's repeated events are dropped — as the embedded engine's Kafka workers do it."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 
 from streamdash.log.kafka import REQUEST_HEADER, SEQ_HEADER
 from streamdash.spark.kafka_source import KafkaRange, read_decoded
-from streamdash.spark.range_ledger import create_ledger, forget_ranges
+from streamdash.spark.range_ledger import create_stored_table
 from streamdash.spark.source_decode import arrow_schema, parse_spec, spec_json
 from streamdash.spec.loader import load_pipeline
 from streamdash.store.postgres import PostgresSink
@@ -93,7 +93,7 @@ def _options(broker: TansuBroker, ledger: str | None = None) -> dict[str, str]:
         "dedupewindowus": str(600_000_000),
     }
     if ledger is not None:
-        options |= {"ledgerurl": ledger, "ledgerquery": "/checkpoints/per_country"}
+        options["ledgerurl"] = ledger
     return options
 
 
@@ -104,18 +104,18 @@ def _read(options: dict[str, str], start: int, end: int) -> pa.Table:
     return table
 
 
-def _stored(url: str) -> tuple[list[dict[str, Any]], dict[str, int], list[tuple[int, int]]]:
-    """(dead letters, the stream's counters, the ledger's ranges)."""
+def _stored(url: str) -> tuple[list[dict[str, Any]], dict[str, int], list[tuple[Any, ...]]]:
+    """(dead letters, the stream's counters, the offsets stored until per partition)."""
     with psycopg.connect(url) as conn, conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
         letters = cur.execute(
             "SELECT reason, detail, raw, log_offset, log_partition FROM dead_letters ORDER BY id"
         ).fetchall()
         counted = cur.execute("SELECT name, value FROM streamdash_counters").fetchall()
-        ranges = cur.execute(
-            "SELECT start_offset, end_offset FROM streamdash_spark_ranges ORDER BY 1"
+        until = cur.execute(
+            "SELECT stream, topic, kafka_partition, stored_until FROM streamdash_spark_stored"
         ).fetchall()
     counters = {str(r["name"]): int(r["value"]) for r in counted}
-    return letters, counters, [(r["start_offset"], r["end_offset"]) for r in ranges]
+    return letters, counters, [tuple(r.values()) for r in until]
 
 
 @pytest.fixture
@@ -123,7 +123,7 @@ def store(pg_db: str) -> str:
     with PostgresSink(pg_db) as sink:
         sink.open([])
     with psycopg.connect(pg_db, autocommit=True) as conn:
-        create_ledger(conn)
+        create_stored_table(conn)
     return pg_db
 
 
@@ -157,7 +157,7 @@ def test_each_hostile_message_is_one_dead_letter_stored_once(
     options = _options(kafka_broker, store)
     first = _read(options, 0, topic)
     assert _read(options, 0, topic) == first  # a replay: the same events...
-    letters, counters, ranges = _stored(store)  # ... and nothing stored twice
+    letters, counters, until = _stored(store)  # ... and nothing stored twice
     assert counters == {"events": len(GOOD) + 1, "rejected": len(HOSTILE), "duplicates": 1}
     assert [d["log_offset"] for d in letters] == list(range(len(GOOD), len(GOOD) + len(HOSTILE)))
     for letter, (value, reason, words) in zip(letters, HOSTILE, strict=True):
@@ -165,20 +165,16 @@ def test_each_hostile_message_is_one_dead_letter_stored_once(
         assert words in letter["detail"], (value, letter)
         assert letter["detail"].startswith(f"partition 0 offset {letter['log_offset']}: ")
         assert bytes(letter["raw"]) == (value or b"") and letter["log_partition"] == 0
-    assert ranges == [(0, topic)]
+    assert until == [("orders", "orders", 0, topic)]
 
+    # another view's query reads further in one range: only what is new is stored
     _produce(kafka_broker.bootstrap, [(GOOD[0], []), (HOSTILE[1][0], [])])
-    _produce(kafka_broker.bootstrap, [(GOOD[1], [])])
-    _read(options, topic, topic + 2)
-    _read(options, topic + 2, topic + 3)
-    letters, counters, ranges = _stored(store)
-    assert counters == {"events": len(GOOD) + 3, "rejected": len(HOSTILE) + 1, "duplicates": 1}
-    assert len(letters) == len(HOSTILE) + 1
-    assert ranges == [(topic, topic + 2), (topic + 2, topic + 3)]  # the last two per partition
-
-    forget_ranges(store, "/checkpoints/per_country")  # a new checkpoint in the same place
-    _read(options, 0, topic)
-    assert _stored(store)[1]["rejected"] == 2 * len(HOSTILE) + 1
+    _read(options, 0, topic + 2)
+    _read(options, topic, topic + 2)  # and a third, behind: nothing
+    letters, counters, until = _stored(store)
+    assert counters == {"events": len(GOOD) + 2, "rejected": len(HOSTILE) + 1, "duplicates": 1}
+    assert [d["log_offset"] for d in letters][-2:] == [len(GOOD) + len(HOSTILE) - 1, topic + 1]
+    assert until == [("orders", "orders", 0, topic + 2)]
 
 
 def test_without_ledger_options_nothing_is_stored(
@@ -188,7 +184,7 @@ def test_without_ledger_options_nothing_is_stored(
     assert _stored(store) == ([], {}, [])
 
 
-def test_the_source_names_its_decoded_columns_and_refuses_bad_options() -> None:
+def test_the_source_names_its_decoded_columns_and_refuses_unknown_decoding() -> None:
     """What Spark asks the source for when a reader gives no schema of its own."""
     from pyspark.sql.pandas.types import from_arrow_schema
 
@@ -202,8 +198,6 @@ def test_the_source_names_its_decoded_columns_and_refuses_bad_options() -> None:
         KafkaDataSource({**options, "decode": "problems"}).schema()
     with pytest.raises(ValueError, match=r"needs the option\(s\) \['spec'\]"):
         KafkaDataSource({"decode": "events", "stream": "orders"}).schema()
-    with pytest.raises(ValueError, match=r"needs the option\(s\) \['ledgerQuery'\]"):
-        KafkaDataSource({**options, "ledgerUrl": "postgresql://-"}).streamReader(schema)
 
 
 def test_the_database_url_is_redacted_in_the_plan(spark_session: SparkSession) -> None:
@@ -213,8 +207,8 @@ def test_the_database_url_is_redacted_in_the_plan(spark_session: SparkSession) -
 
     register_python_source(spark_session)
     stream = ("orders", load_pipeline(SPEC).streams["orders"])
-    ledger = ("postgresql://streamdash:hunter2@db.internal/results", "/checkpoints/per_country")
-    frame = decoded_frame(spark_session, "127.0.0.1:9", "orders", stream, ledger=ledger)
+    url = "postgresql://streamdash:hunter2@db.internal/results"
+    frame = decoded_frame(spark_session, "127.0.0.1:9", "orders", stream, ledger_url=url)
     plan = frame._jdf.queryExecution().toString()
     assert "ledgerUrl=*********(redacted)" in plan and "hunter2" not in plan
-    assert "ledgerQuery=/checkpoints/per_country" in plan
+    assert "topic=orders" in plan  # the other options are shown
