@@ -11,7 +11,7 @@ never parses JSON. (With Spark's own Kafka connector the JVM decodes: `decode.py
 The source gives the good events: the schema's fields, `_t` (event time, epoch us),
 `_ingest_time` (the message timestamp), `_offset`, `_partition`, `_topic`. What the rows
 cannot carry — the rejected messages, the count of good events and of dropped duplicates —
-is gathered per task in a `RangeTally`, which `range_ledger.py` stores once per offset range.
+is gathered per task in a `RangeTally`, which `range_ledger.py` stores once per message.
 
 Retried-request duplicates are recognised within one task's offset range (a replayed batch
 reads the same range, so drops the same messages), not across micro-batches.

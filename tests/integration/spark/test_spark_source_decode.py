@@ -15,7 +15,7 @@ import pytest
 
 from streamdash.log.kafka import REQUEST_HEADER, SEQ_HEADER
 from streamdash.spark.kafka_source import KafkaRange, read_decoded
-from streamdash.spark.range_ledger import create_stored_table
+from streamdash.spark.range_ledger import create_stored_table, ledger_for
 from streamdash.spark.source_decode import arrow_schema, parse_spec, spec_json
 from streamdash.spec.loader import load_pipeline
 from streamdash.store.postgres import PostgresSink
@@ -119,12 +119,13 @@ def _stored(url: str) -> tuple[list[dict[str, Any]], dict[str, int], list[tuple[
 
 
 @pytest.fixture
-def store(pg_db: str) -> str:
+def store(pg_db: str) -> Iterator[str]:
     with PostgresSink(pg_db) as sink:
         sink.open([])
     with psycopg.connect(pg_db, autocommit=True) as conn:
         create_stored_table(conn)
-    return pg_db
+    yield pg_db
+    ledger_for(pg_db).close()  # the connection a Python worker would keep across its tasks
 
 
 @pytest.fixture
