@@ -21,6 +21,7 @@ through `streamdash spark run` on Spark local[2], in one run.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -59,6 +60,7 @@ TOPIC = "logs"  # app_logs' topic in the built-in spec
 PARTITIONS = 3
 POLL_S = 0.005
 FIRST_ROW_TIMEOUT_S = 120.0
+LATENCY_ROUNDS = 2
 HANDWRITTEN_MODULE = "streamdash.bench.spark_handwritten"
 
 
@@ -322,6 +324,36 @@ def spark_first_row(
         stop(process)
 
 
+def paired_latencies(
+    fresh_database: Callable[[str], str],
+    tmp: Path,
+    seconds: float,
+    rate: float,
+    interval: float,
+    rounds: int = LATENCY_ROUNDS,
+) -> tuple[list[float], int, list[float]]:
+    """Event -> row latencies (ms) of the runner, how many of its batches never became
+    visible, and the hand-written job's latencies: `rounds` runs each, alternating which
+    job goes first, so that neither the machine's drift nor the other's warm-up favours
+    one of them. `fresh_database(name)`: the URL of a new, empty database."""
+    runner: list[float] = []
+    handwritten: list[float] = []
+    never = 0
+    for i in range(rounds):
+        for is_handwritten in (False, True) if i % 2 == 0 else (True, False):
+            name = f"{'handwritten' if is_handwritten else 'runner'}_{i}"
+            with TansuBroker(log=tmp / f"tansu-{name}.log") as broker:
+                # a topic of its own: each job reads its topic from the start
+                create_topic(broker.bootstrap, TOPIC, PARTITIONS)
+                got, missed = spark_latency(
+                    broker.bootstrap, fresh_database(f"latency_{name}"),
+                    tmp / f"ck-{name}", seconds, rate, interval, handwritten=is_handwritten,
+                )  # fmt: skip
+            (handwritten if is_handwritten else runner).extend(got)
+            never += 0 if is_handwritten else missed
+    return runner, never, handwritten
+
+
 def run_spark_benchmark(
     events: int = 1_000_000,
     *,
@@ -359,8 +391,7 @@ def run_spark_benchmark(
             )  # fmt: skip
         finally:
             server.stop()
-    with scratch_dir("spark-live") as tmp, TansuBroker(log=tmp / "tansu.log") as broker:
-        create_topic(broker.bootstrap, TOPIC, PARTITIONS)
+    with scratch_dir("spark-live") as tmp:
         server = EmbeddedPostgres(tmp / "pg")
         server.start()
         try:
@@ -379,17 +410,9 @@ def run_spark_benchmark(
                 "process start -> first row: Spark runner %.2f s, hand-written job %.2f s",
                 first_row_s, handwritten_first_row_s,
             )  # fmt: skip
-            latencies, never = spark_latency(
-                broker.bootstrap, _fresh_database(server, "bench"), tmp / "ck", seconds, rate,
-                interval,
-            )  # fmt: skip
-            with TansuBroker(log=tmp / "tansu-handwritten.log") as own:
-                # a topic of its own: the job reads its topic from the start
-                create_topic(own.bootstrap, TOPIC, PARTITIONS)
-                handwritten, _ = spark_latency(
-                    own.bootstrap, _fresh_database(server, "bench_handwritten"),
-                    tmp / "ck-handwritten", seconds, rate, interval, handwritten=True,
-                )  # fmt: skip
+            latencies, never, handwritten = paired_latencies(
+                functools.partial(_fresh_database, server), tmp, seconds, rate, interval
+            )
         finally:
             server.stop()
     _log.info(

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,13 +16,13 @@ from streamdash.bench.spark import (
     counted,
     handwritten_throughput,
     kafka_decode_rate,
+    paired_latencies,
     spark_first_row,
     spark_latency,
     spark_throughput,
 )
 from streamdash.bench.spark_handwritten import TABLE as HANDWRITTEN
 from streamdash.bench.workload import app_logs_lines
-from streamdash.spark.sink import prepare_tables
 from streamdash.testing.kafka_feed import create_topic, produce
 from streamdash.testing.tansu import TansuBroker
 
@@ -39,17 +41,24 @@ def test_throughput_part(
     assert counted(pg_db) == 3000
 
 
-def test_latency_part(
-    spark_session: SparkSession, kafka_broker: TansuBroker, pg_db: str, tmp_path: Path
+def test_latency_part_alternates_the_jobs(
+    spark_session: SparkSession,
+    pg_url: str,
+    scratch_database: Callable[..., contextlib.AbstractContextManager[str]],
+    tmp_path: Path,
 ) -> None:
-    create_topic(kafka_broker.bootstrap, TOPIC, PARTITIONS)
-    prepare_tables(pg_db, [])
-    latencies, never = spark_latency(
-        kafka_broker.bootstrap, pg_db, tmp_path / "live", seconds=1.0, rate=2000.0, interval=0.05
-    )
+    with contextlib.ExitStack() as stack:
+        made: list[str] = []
+
+        def fresh(name: str) -> str:
+            made.append(name)
+            return stack.enter_context(scratch_database(pg_url))
+
+        runner, never, handwritten = paired_latencies(fresh, tmp_path, 1.0, 2000.0, 0.05)
+    order = ["runner_0", "handwritten_0", "handwritten_1", "runner_1"]
+    assert made == [f"latency_{name}" for name in order]
     assert never == 0
-    assert len(latencies) == 20 and all(ms > 0 for ms in latencies)
-    assert counted(pg_db) == 20 * 100
+    assert len(runner) == len(handwritten) == 2 * 20 and all(ms > 0 for ms in runner)
 
 
 def test_handwritten_baseline_counts_every_event(
