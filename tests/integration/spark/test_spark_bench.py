@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import psycopg
+
 from streamdash.bench.spark import (
     FIRST_ROW_TIMEOUT_S,
     PARTITIONS,
@@ -68,6 +70,11 @@ def test_handwritten_baseline_counts_every_event(
     produce(kafka_broker.bootstrap, TOPIC, app_logs_lines(3000), "application_id")
     assert handwritten_throughput(kafka_broker.bootstrap, pg_db, tmp_path / "once") > 0
     assert counted(pg_db, HANDWRITTEN) == 3000
+    with psycopg.connect(pg_db) as conn:  # the view's per-method counts, as the runner's
+        methods = conn.execute(
+            f"SELECT sum(get_count + post_count + put_count + delete_count) FROM {HANDWRITTEN}"
+        ).fetchone()
+    assert methods == (3000,)
     latencies, never = spark_latency(
         kafka_broker.bootstrap, pg_db, tmp_path / "live", 1.0, 2000.0, 0.05, handwritten=True
     )
