@@ -306,7 +306,8 @@ def spark_first_row(
     data_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = str(data_dir / "ck")
     if handwritten:
-        args, module, table = [bootstrap, url, checkpoint], HANDWRITTEN_MODULE, HANDWRITTEN_TABLE
+        args = [bootstrap, TOPIC, url, checkpoint]
+        module, table = HANDWRITTEN_MODULE, HANDWRITTEN_TABLE
     else:
         spec = resources.files("streamdash.spec").joinpath(f"builtin/{STREAM}.yaml")
         args = ["spark", "run", str(spec), "--kafka", bootstrap, "--checkpoint", checkpoint,

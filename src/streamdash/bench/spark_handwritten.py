@@ -10,7 +10,7 @@ is streamdash's Python data source: Spark's connector jar is not obtainable), pa
 the runner adds per event: validation against the spec (why an event is bad, for the dead
 letters), the dead letters and counters.
 
-`python -m streamdash.bench.spark_handwritten BOOTSTRAP DATABASE_URL CHECKPOINT` runs it
+`python -m streamdash.bench.spark_handwritten BOOTSTRAP TOPIC DATABASE_URL CHECKPOINT` runs it
 on its own until stopped: the baseline of the runner's process start -> first row.
 """
 
@@ -113,9 +113,9 @@ def start_handwritten(
 def main(argv: list[str]) -> None:
     from streamdash.spark.session import build_session
 
-    bootstrap, url, checkpoint = argv
+    bootstrap, topic, url, checkpoint = argv
     spark = build_session(ui=False)
-    start_handwritten(spark, bootstrap, "logs", url, checkpoint, once=False).awaitTermination()
+    start_handwritten(spark, bootstrap, topic, url, checkpoint, once=False).awaitTermination()
 
 
 if __name__ == "__main__":

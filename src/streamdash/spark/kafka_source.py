@@ -212,7 +212,7 @@ def read_decoded(options: dict[str, str], part: KafkaRange) -> Iterator[pa.Recor
     tally = RangeTally()
 
     def build(part: KafkaRange, messages: list[Any], offsets: list[int]) -> pa.RecordBatch:
-        return decoder.batch(part.topic, part.partition, messages, dedupe, tally)
+        return decoder.batch(part.topic, part.partition, messages, offsets, dedupe, tally)
 
     yield from read_range(options, part, build)
     if "ledgerurl" in options:

@@ -98,15 +98,13 @@ class RangeLedger:
         key = (where.stream, where.topic, where.partition)
         conn = self._connection()
         with conn.transaction(), conn.cursor() as cur:
+            # one statement creates the row or locks it (until the commit) and reads it
             cur.execute(
-                """INSERT INTO streamdash_spark_stored (stream, topic, kafka_partition,
-                   stored_until) VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING""",
+                """INSERT INTO streamdash_spark_stored AS s
+                     (stream, topic, kafka_partition, stored_until) VALUES (%s, %s, %s, %s)
+                   ON CONFLICT (stream, topic, kafka_partition)
+                   DO UPDATE SET stored_until = s.stored_until RETURNING stored_until""",
                 (*key, where.start),
-            )
-            cur.execute(
-                """SELECT stored_until FROM streamdash_spark_stored
-                   WHERE stream = %s AND topic = %s AND kafka_partition = %s FOR UPDATE""",
-                key,
             )
             row = cur.fetchone()
             assert row is not None and isinstance(row[0], int)

@@ -123,10 +123,12 @@ class SourceDecoder:
         topic: str,
         partition: int,
         messages: list[Any],
+        offsets: list[int],
         dedupe: RequestDedupe,
         tally: RangeTally | None = None,
     ) -> pa.RecordBatch:
-        """The events among `messages`; what else they held is added to `tally`."""
+        """The events among `messages` (at `offsets`); what else they held is added to
+        `tally`."""
         split = split_messages(
             self.stream, partition, messages, self._values, self._validator, dedupe
         )
@@ -135,7 +137,6 @@ class SourceDecoder:
         if tally is not None:
             located = (replace(d, partition=partition) for d in decoded.dead_letters)
             letters = sorted([*split.dead_letters, *located], key=lambda d: d.offset or 0)
-            offsets = [m.offset() for m in messages]
             tally.add(offsets, events.column("_offset").to_numpy().astype(np.int64), letters)
         meta = _meta(topic, partition, events.column("_offset"), events.column("_ingest_us"))
         fields = {name: events.column(name) for name in self.schema.names[: -len(_META)]}

@@ -95,7 +95,8 @@ def _messages(values: list[bytes]) -> list[Any]:
 
 def _decoded(decoder: SourceDecoder, values: list[bytes]) -> tuple[list[int], RangeTally]:
     tally = RangeTally()
-    rows = decoder.batch("orders", 3, _messages(values), decoder.new_dedupe(), tally)
+    offsets = list(range(len(values)))
+    rows = decoder.batch("orders", 3, _messages(values), offsets, decoder.new_dedupe(), tally)
     return rows.column("_offset").to_pylist(), tally
 
 
