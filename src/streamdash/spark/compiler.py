@@ -25,7 +25,12 @@ from typing import TYPE_CHECKING, Literal
 import pyarrow as pa
 
 from streamdash.results import ViewSchema
-from streamdash.spark.aggregates import SparkAggregate, spark_aggregate
+from streamdash.spark.aggregates import (
+    AggregateColumns,
+    SparkAggregate,
+    aggregate_columns,
+    spark_aggregate,
+)
 from streamdash.spark.check import SparkUnsupported
 from streamdash.spark.translate import quote, to_spark
 from streamdash.spec.metrics import Aggregate, PostExpr, parse_metric
@@ -124,13 +129,16 @@ def _window_column(view: ViewSpec) -> Column | None:
 
 
 def _aggregated(
-    grouped: GroupedData, view: str, aggregates: Mapping[str, SparkAggregate]
+    grouped: GroupedData,
+    view: str,
+    aggregates: Mapping[str, SparkAggregate],
+    shared: AggregateColumns,
 ) -> DataFrame:
     """The aggregation; if Spark refuses it, the metric it refuses is found and named."""
     from pyspark.errors import AnalysisException
     from pyspark.sql import functions as sf
 
-    columns = [sf.expr(agg.sql).alias(f"_sd_agg{i}") for i, agg in enumerate(aggregates.values())]
+    columns = [sf.expr(sql).alias(f"_sd_agg{i}") for i, sql in enumerate(shared.columns)]
     try:
         return grouped.agg(*columns)
     except AnalysisException:
@@ -176,17 +184,15 @@ def view_frame(
     }
     keys = [sf.col(quote(k)) for k in view.group_by]
     groups = [window.alias(WINDOW), *keys] if window is not None else keys
-    grouped = _aggregated(frame.groupBy(*groups), plan.name, aggregates)
+    shared = aggregate_columns(aggregates)
+    grouped = _aggregated(frame.groupBy(*groups), plan.name, aggregates, shared)
     head: list[str] = []
     if window is not None:
         end = f"{WINDOW}.end"
         if view.window is not None and view.window.kind == "session":
             end = f"timestamp_micros(unix_micros({end}) + 1)"  # see _window_column
         head = [f"{WINDOW}.start AS window_start", f"{end} AS window_end"]
-    values = [
-        f"{agg.value.format(f'_sd_agg{i}')} AS {quote(metric)}"
-        for i, (metric, agg) in enumerate(aggregates.items())
-    ]
+    values = [f"{value} AS {quote(metric)}" for metric, value in shared.values.items()]
     rows = grouped.selectExpr(*head, *(quote(k) for k in view.group_by), *values)
     post = {metric: p for metric, p in parsed.items() if isinstance(p, PostExpr)}
     for metric in post_order(post):
