@@ -16,7 +16,8 @@ through `streamdash spark run` on Spark local[2], in one run.
   embedded engine's figure is the freshness benchmark (HTTP post -> visible) run in the
   same session; the hand-written job's is measured the same way;
 - process start -> first row: `streamdash spark run` launched with events waiting in Kafka
-  and a running database, until the first row is readable; the embedded engine's is the
+  and a running database, until the first row is readable (median of two launches of each
+  job, alternating with the hand-written job's); the embedded engine's is the
   startup benchmark (`streamdash run`, cold and warm).
 """
 
@@ -326,6 +327,33 @@ def spark_first_row(
         stop(process)
 
 
+def alternating(rounds: int) -> list[tuple[int, bool]]:
+    """(round, is_handwritten) in the order two jobs are measured: runner, hand-written,
+    hand-written, runner, ... — neither always first, so the machine's drift and the other
+    job's warm-up favour neither."""
+    order = []
+    for i in range(rounds):
+        order += [(i, False), (i, True)] if i % 2 == 0 else [(i, True), (i, False)]
+    return order
+
+
+def paired_first_rows(
+    bootstrap: str, fresh_database: Callable[[str], str], tmp: Path, rounds: int = LATENCY_ROUNDS
+) -> tuple[float, float]:
+    """Median process start -> first row (s) of the runner and of the hand-written job,
+    `rounds` launches each in `alternating` order, on the same waiting events."""
+    runner: list[float] = []
+    handwritten: list[float] = []
+    for i, is_handwritten in alternating(rounds):
+        name = f"first_{'handwritten' if is_handwritten else 'runner'}_{i}"
+        seconds = spark_first_row(
+            bootstrap, fresh_database(name), tmp / name, handwritten=is_handwritten
+        )
+        (handwritten if is_handwritten else runner).append(seconds)
+    _log.info("process start -> first row: runner %s s, hand-written %s s", runner, handwritten)
+    return median(runner), median(handwritten)
+
+
 def _latency_round(
     fresh_database: Callable[[str], str],
     tmp: Path,
@@ -372,14 +400,13 @@ def paired_latencies(
     runner: list[float] = []
     handwritten: list[float] = []
     never = 0
-    for i in range(rounds):
-        for is_handwritten in (False, True) if i % 2 == 0 else (True, False):
-            name = f"{'handwritten' if is_handwritten else 'runner'}_{i}"
-            got, missed = _latency_round(
-                fresh_database, tmp, name, seconds, rate, interval, is_handwritten
-            )
-            (handwritten if is_handwritten else runner).extend(got)
-            never += 0 if is_handwritten else missed
+    for i, is_handwritten in alternating(rounds):
+        name = f"{'handwritten' if is_handwritten else 'runner'}_{i}"
+        got, missed = _latency_round(
+            fresh_database, tmp, name, seconds, rate, interval, is_handwritten
+        )
+        (handwritten if is_handwritten else runner).extend(got)
+        never += 0 if is_handwritten else missed
     return runner, never, handwritten
 
 
@@ -428,17 +455,9 @@ def run_spark_benchmark(
                 # a few events waiting, as the embedded startup benchmark posts one
                 create_topic(waiting.bootstrap, TOPIC, PARTITIONS)
                 produce(waiting.bootstrap, TOPIC, app_logs_lines(1000), "application_id")
-                first_row_s = spark_first_row(
-                    waiting.bootstrap, _fresh_database(server, "first"), tmp / "first"
+                first_row_s, handwritten_first_row_s = paired_first_rows(
+                    waiting.bootstrap, functools.partial(_fresh_database, server), tmp
                 )
-                handwritten_first_row_s = spark_first_row(
-                    waiting.bootstrap, _fresh_database(server, "first_handwritten"),
-                    tmp / "first-handwritten", handwritten=True,
-                )  # fmt: skip
-            _log.info(
-                "process start -> first row: Spark runner %.2f s, hand-written job %.2f s",
-                first_row_s, handwritten_first_row_s,
-            )  # fmt: skip
             latencies, never, handwritten = paired_latencies(
                 functools.partial(_fresh_database, server), tmp, seconds, rate, interval
             )

@@ -18,6 +18,7 @@ from streamdash.bench.spark import (
     counted,
     handwritten_throughput,
     kafka_decode_rate,
+    paired_first_rows,
     paired_latencies,
     spark_first_row,
     spark_latency,
@@ -94,3 +95,25 @@ def test_the_handwritten_job_runs_as_a_process_of_its_own(
     seconds = spark_first_row(kafka_broker.bootstrap, pg_db, tmp_path, handwritten=True)
     assert 0 < seconds < FIRST_ROW_TIMEOUT_S
     assert counted(pg_db, HANDWRITTEN) > 0
+
+
+def test_first_rows_of_both_jobs_alternate(
+    kafka_broker: TansuBroker,
+    pg_url: str,
+    scratch_database: Callable[..., contextlib.AbstractContextManager[str]],
+    tmp_path: Path,
+) -> None:
+    """`streamdash spark run` and the hand-written job, each launched as a process on the
+    same waiting events, the runner first in round 0."""
+    create_topic(kafka_broker.bootstrap, TOPIC, PARTITIONS)
+    produce(kafka_broker.bootstrap, TOPIC, app_logs_lines(500), "application_id")
+    with contextlib.ExitStack() as stack:
+        made: list[str] = []
+
+        def fresh(name: str) -> str:
+            made.append(name)
+            return stack.enter_context(scratch_database(pg_url))
+
+        runner_s, handwritten_s = paired_first_rows(kafka_broker.bootstrap, fresh, tmp_path, 1)
+    assert made == ["first_runner_0", "first_handwritten_0"]
+    assert 0 < runner_s < FIRST_ROW_TIMEOUT_S and 0 < handwritten_s < FIRST_ROW_TIMEOUT_S
