@@ -16,6 +16,12 @@ keeps as bounded state, computing what the embedded engine computes (engine/aggr
   micro-batch that updates the window (the app_logs benchmark at 20k events/s, its 10
   open windows: 5.1-9.8 MB of state with a digest per quantile — the hand-written job —,
   2.3-4.2 MB with one shared, in the same runs).
+- `count_distinct(x)`: `approx_count_distinct(x, 0.01)`, HyperLogLog++ with a relative
+  standard deviation of 1 %.
+
+The casts mirror the embedded engine's, so that integer sums stay integers and averages of
+DECIMAL expressions are not rounded to DECIMAL's scale. Without the cast, Spark would return
+`avg(CASE ... THEN 1.0 ...)` as DECIMAL(6, 5).
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from streamdash.spec.metrics import Aggregate
 
 QUANTILE_ACCURACY = 10_000
 """percentile_approx's accuracy: the rank error is at most n / accuracy."""
+COLUMN_PREFIX = "_sd_agg"
+"""The aggregation's columns are `_sd_agg0`, `_sd_agg1`, ..."""
 DISTINCT_RSD = 0.01
 """approx_count_distinct's relative standard deviation (HyperLogLog++ with 2^14 registers)."""
 
@@ -47,7 +55,7 @@ class AggregateColumns:
     """The aggregate columns a view's aggregation computes, and each metric read from them."""
 
     columns: list[str] = field(default_factory=list)
-    """Aggregate expressions; column i is named `{prefix}{i}`."""
+    """Aggregate expressions; column i is named `{COLUMN_PREFIX}{i}`."""
     values: dict[str, str] = field(default_factory=dict)
     """metric -> its value, an expression over those columns."""
 
@@ -59,9 +67,7 @@ def _quantiles(arg: str, qs: list[float]) -> str:
     return f"percentile_approx({arg}, array({percentages}), {QUANTILE_ACCURACY})"
 
 
-def aggregate_columns(
-    aggregates: Mapping[str, SparkAggregate], prefix: str = "_sd_agg"
-) -> AggregateColumns:
+def aggregate_columns(aggregates: Mapping[str, SparkAggregate]) -> AggregateColumns:
     """One column per distinct aggregate, one digest per quantile argument."""
     quantiles: dict[str, list[float]] = {}
     for agg in aggregates.values():
@@ -75,7 +81,7 @@ def aggregate_columns(
     def column(sql: str) -> str:
         if sql not in out.columns:
             out.columns.append(sql)
-        return f"{prefix}{out.columns.index(sql)}"
+        return f"{COLUMN_PREFIX}{out.columns.index(sql)}"
 
     for metric, agg in aggregates.items():
         if agg.quantile is None:

@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from streamdash.results import ViewSchema
 from streamdash.spark.aggregates import (
+    COLUMN_PREFIX,
     AggregateColumns,
     SparkAggregate,
     aggregate_columns,
@@ -138,7 +139,7 @@ def _aggregated(
     from pyspark.errors import AnalysisException
     from pyspark.sql import functions as sf
 
-    columns = [sf.expr(sql).alias(f"_sd_agg{i}") for i, sql in enumerate(shared.columns)]
+    columns = [sf.expr(sql).alias(f"{COLUMN_PREFIX}{i}") for i, sql in enumerate(shared.columns)]
     try:
         return grouped.agg(*columns)
     except AnalysisException:
