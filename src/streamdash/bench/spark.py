@@ -62,7 +62,8 @@ TOPIC = "logs"  # app_logs' topic in the built-in spec
 PARTITIONS = 3
 POLL_S = 0.005
 FIRST_ROW_TIMEOUT_S = 120.0
-LATENCY_ROUNDS = 2
+ROUNDS = 2
+"""Measured rounds per Spark job, for latency and for start -> first row."""
 HANDWRITTEN_MODULE = "streamdash.bench.spark_handwritten"
 
 
@@ -338,7 +339,7 @@ def alternating(rounds: int) -> list[tuple[int, bool]]:
 
 
 def paired_first_rows(
-    bootstrap: str, fresh_database: Callable[[str], str], tmp: Path, rounds: int = LATENCY_ROUNDS
+    bootstrap: str, fresh_database: Callable[[str], str], tmp: Path, rounds: int = ROUNDS
 ) -> tuple[float, float]:
     """Median process start -> first row (s) of the runner and of the hand-written job,
     `rounds` launches each in `alternating` order, on the same waiting events."""
@@ -379,7 +380,7 @@ def paired_latencies(
     seconds: float,
     rate: float,
     interval: float,
-    rounds: int = LATENCY_ROUNDS,
+    rounds: int = ROUNDS,
     warm_up_s: float | None = None,
 ) -> tuple[list[float], int, list[float]]:
     """Event -> row latencies (ms) of the runner, how many of its batches never became

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,6 +33,22 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 
+@contextlib.contextmanager
+def _recorded_databases(
+    scratch_database: Callable[..., contextlib.AbstractContextManager[str]], pg_url: str
+) -> Iterator[tuple[Callable[[str], str], list[str]]]:
+    """A `fresh_database` for the paired measurements, and the names it was asked for in
+    order; the databases are dropped on exit."""
+    with contextlib.ExitStack() as stack:
+        made: list[str] = []
+
+        def fresh(name: str) -> str:
+            made.append(name)
+            return stack.enter_context(scratch_database(pg_url))
+
+        yield fresh, made
+
+
 def test_throughput_part(
     spark_session: SparkSession, kafka_broker: TansuBroker, pg_db: str, tmp_path: Path
 ) -> None:
@@ -50,13 +66,7 @@ def test_latency_part_warms_up_live_and_alternates_the_jobs(
     scratch_database: Callable[..., contextlib.AbstractContextManager[str]],
     tmp_path: Path,
 ) -> None:
-    with contextlib.ExitStack() as stack:
-        made: list[str] = []
-
-        def fresh(name: str) -> str:
-            made.append(name)
-            return stack.enter_context(scratch_database(pg_url))
-
+    with _recorded_databases(scratch_database, pg_url) as (fresh, made):
         runner, never, handwritten = paired_latencies(fresh, tmp_path, 1.0, 2000.0, 0.05, 2, 0.5)
     # unmeasured live runs of both jobs first, then the measured rounds, alternating
     order = ["warm_handwritten", "warm_runner", "runner_0", "handwritten_0", "handwritten_1",
@@ -107,13 +117,7 @@ def test_first_rows_of_both_jobs_alternate(
     same waiting events, the runner first in round 0."""
     create_topic(kafka_broker.bootstrap, TOPIC, PARTITIONS)
     produce(kafka_broker.bootstrap, TOPIC, app_logs_lines(500), "application_id")
-    with contextlib.ExitStack() as stack:
-        made: list[str] = []
-
-        def fresh(name: str) -> str:
-            made.append(name)
-            return stack.enter_context(scratch_database(pg_url))
-
+    with _recorded_databases(scratch_database, pg_url) as (fresh, made):
         runner_s, handwritten_s = paired_first_rows(kafka_broker.bootstrap, fresh, tmp_path, 1)
     assert made == ["first_runner_0", "first_handwritten_0"]
     assert 0 < runner_s < FIRST_ROW_TIMEOUT_S and 0 < handwritten_s < FIRST_ROW_TIMEOUT_S
