@@ -36,9 +36,13 @@ system-deps:
 	  else echo "note: missing$$missing and not root; run 'sudo apt-get install$$missing' for their tests"; fi; \
 	fi
 
+# The class archive Spark's JVM starts from in about half the time (once per JDK/pyspark).
+SPARK_PREPARE := $(VENV)/bin/streamdash spark prepare || echo "note: Spark's JVM starts without a class archive"
+
 test: $(STAMP) system-deps
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/mypy
+	@$(SPARK_PREPARE)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -49,6 +53,7 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 bench: $(STAMP)
+	@$(SPARK_PREPARE)
 	$(VENV)/bin/streamdash bench
 
 clean:

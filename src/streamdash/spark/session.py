@@ -6,7 +6,8 @@ embedded engine); ANSI mode off (a cast of bad event data gives NULL instead of 
 the whole micro-batch). On a local master the shuffle runs in as many partitions as there
 are cores instead of Spark's default 200, which on two cores costs seconds per batch, and
 checkpoint files are renamed into place with `FileSystem.rename` instead of `FileContext`'s
-(`checkpoint_manager_class`).
+(`checkpoint_manager_class`); and its JVM maps the class archive of `class_archive.py`
+once `streamdash spark prepare` has made one.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from streamdash.errors import MissingExtra
+from streamdash.spark.class_archive import session_java_options
 from streamdash.spark.home import use_site_packages_pyspark
 
 if TYPE_CHECKING:
@@ -30,6 +32,7 @@ DEBIAN_JDBC_JAR = Path("/usr/share/java/postgresql.jar")
 """Where Debian's `libpostgresql-jdbc-java` installs the PostgreSQL JDBC driver."""
 DEFAULT_MASTER = "local[2]"
 LOCAL_DRIVER_MEMORY = "3g"
+_JAVA_OPTIONS = "spark.driver.extraJavaOptions"
 _LOCAL = re.compile(r"^local(\[(\d+|\*)(,\d+)?\])?$")
 _CHECKPOINT_MANAGERS = (
     "org.apache.spark.sql.execution.streaming.checkpointing.FileSystemBasedCheckpointFileManager",
@@ -131,11 +134,15 @@ def build_session(
 
     given = SparkConf()  # what spark-submit passed (spark.* system properties)
     chosen = master or given.get("spark.master") or DEFAULT_MASTER
+    settings = {**session_conf(chosen, ui), **(conf or {})}
     if local_cores(chosen) is not None:
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         use_site_packages_pyspark()
+        java_options = session_java_options(settings.get(_JAVA_OPTIONS))
+        if java_options:
+            settings[_JAVA_OPTIONS] = java_options
     builder = SparkSession.builder.master(chosen).appName(app_name)
-    for key, value in {**session_conf(chosen, ui), **(conf or {})}.items():
+    for key, value in settings.items():
         if key == "spark.jars" and given.get("spark.jars"):
             value = f"{given.get('spark.jars')},{value}"
         builder = builder.config(key, value)
