@@ -35,7 +35,7 @@ from streamdash.spark.check import SparkUnsupported, spark_problems
 from streamdash.spark.checkpoint import CheckpointError, CheckpointLog
 from streamdash.spark.compiler import plan_view, view_frame
 from streamdash.spark.decode import decode
-from streamdash.spark.session import build_session, require_pyspark
+from streamdash.spark.session import build_session, local_cores, require_pyspark
 from streamdash.spark.sink import (
     BatchCommitter,
     DeadLetterWriter,
@@ -52,6 +52,7 @@ from streamdash.spark.source import (
     register_python_source,
 )
 from streamdash.spark.tables import reference_frames
+from streamdash.spark.worker_warm_up import warm_python_workers
 from streamdash.spec.models import Pipeline
 
 if TYPE_CHECKING:
@@ -292,6 +293,9 @@ class SparkJob:
         )
 
     def start(self) -> None:
+        cores = local_cores(self.spark.sparkContext.master or "")
+        if cores is not None and choose_reader(self.spark, self.options.kafka_reader) == "python":
+            warm_python_workers(self.spark, cores)  # while the queries are planned
         schemas = self._schemas()
         queries = self._plan(schemas)
         prepare_tables(self.database_url, schemas)
