@@ -28,6 +28,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,11 +142,17 @@ def check_archive(archive: Path, java: Path, launch: dict[str, object]) -> None:
     of the JVM that made it: a damaged archive crashes it, a refused one fails it."""
     options = [str(o) for o in launch["options"]]  # type: ignore[attr-defined]
     kept = [o for o in options if not o.startswith(_DUMP_OPTIONS)]
-    command = [str(java), *kept, "-Xshare:on", f"-XX:SharedArchiveFile={archive}"]
-    command += ["-cp", str(launch["class_path"]), "-version"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    with tempfile.TemporaryDirectory(prefix="streamdash-class-archive-") as scratch:
+        command = [str(java), *kept, "-Xshare:on", f"-XX:SharedArchiveFile={archive}"]
+        # a crash report goes to the scratch directory, not to the caller's
+        command += [f"-XX:ErrorFile={scratch}/hs_err_pid%p.log", "-XX:-CreateCoredumpOnCrash"]
+        command += ["-cp", str(launch["class_path"]), "-version"]
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=120, check=False, cwd=scratch
+        )
     if done.returncode != 0:
-        detail = (done.stdout + done.stderr).strip().splitlines()[:3]
+        lines = (line.strip("# ").strip() for line in (done.stdout + done.stderr).splitlines())
+        detail = "; ".join([line for line in lines if line][:3])
         raise ClassArchiveError(f"the JVM cannot map the new archive {archive}: {detail}")
 
 

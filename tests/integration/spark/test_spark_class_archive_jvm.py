@@ -41,8 +41,10 @@ def test_a_damaged_archive_is_refused_by_the_check(made: Prepared, tmp_path: Pat
     check_archive(made.path, java, made.launch)  # the real one passes
     damaged = tmp_path / "damaged.jsa"
     damaged.write_bytes(made.path.read_bytes()[: 1 << 20])
-    with pytest.raises(ClassArchiveError, match="cannot map"):
+    with pytest.raises(ClassArchiveError, match="cannot map") as refused:
         check_archive(damaged, java, made.launch)
+    assert "fatal error" in str(refused.value)  # the JVM's own words
+    assert not list(Path.cwd().glob("hs_err_pid*.log"))  # its crash report is not left here
 
 
 def test_the_next_session_loads_spark_classes_from_the_archive(
