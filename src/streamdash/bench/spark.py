@@ -21,8 +21,7 @@ through `streamdash spark run` on Spark local[2], in one run.
   startup benchmark (`streamdash run`, cold and warm).
 
 Both Spark jobs' JVMs start from the class archive `streamdash spark prepare` makes (made
-first if missing: what a user has after `make`); the runner also warms its Python workers
-while it plans (`spark/worker_warm_up.py`), which the hand-written job does not.
+first if missing: what a user has after `make`).
 """
 
 from __future__ import annotations

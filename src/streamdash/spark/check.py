@@ -135,3 +135,10 @@ def spark_notes(pipeline: Pipeline) -> list[Problem]:
                 )
             )
     return notes
+
+
+def ensure_runnable(pipeline: Pipeline) -> None:
+    """Raise SparkUnsupported, listing every problem, if Spark cannot run `pipeline`."""
+    problems = spark_problems(pipeline)
+    if problems:
+        raise SparkUnsupported(problems)

@@ -109,8 +109,8 @@ def spark_run(
 
     from streamdash.config import Settings
     from streamdash.runtime.services import database
-    from streamdash.spark.check import SparkUnsupported
-    from streamdash.spark.runner import SparkRunOptions, ensure_runnable, run_spark
+    from streamdash.spark.check import SparkUnsupported, ensure_runnable
+    from streamdash.spark.session import launch_session
 
     pipeline = _load(spec)
     try:
@@ -126,6 +126,10 @@ def spark_run(
     if decode not in ("auto", "source", "spark"):
         raise _fail(f"--decode {decode!r}: expected auto, source or spark")
     where: Literal["auto", "source", "spark"] = decode  # type: ignore[assignment]
+    # the JVM starts while the runner's modules load and the database and tables are made
+    session = launch_session(master, ui)
+    from streamdash.spark.runner import SparkRunOptions, run_spark
+
     settings = Settings.from_env()
     if data_dir is not None:
         settings = replace(settings, data_dir=data_dir)
@@ -144,7 +148,7 @@ def spark_run(
     )
     try:
         with database(settings) as url:
-            run_spark(pipeline, url, options)
+            run_spark(pipeline, url, options, session)
     except SparkUnsupported as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None

@@ -23,6 +23,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,11 +32,11 @@ from typing import TYPE_CHECKING, Literal
 
 from streamdash.errors import Fatal
 from streamdash.results import ViewSchema
-from streamdash.spark.check import SparkUnsupported, spark_problems
+from streamdash.spark.check import ensure_runnable
 from streamdash.spark.checkpoint import CheckpointError, CheckpointLog
 from streamdash.spark.compiler import plan_view, view_frame
 from streamdash.spark.decode import decode
-from streamdash.spark.session import build_session, local_cores, require_pyspark
+from streamdash.spark.session import launch_session, require_pyspark
 from streamdash.spark.sink import (
     BatchCommitter,
     DeadLetterWriter,
@@ -52,7 +53,6 @@ from streamdash.spark.source import (
     register_python_source,
 )
 from streamdash.spark.tables import reference_frames
-from streamdash.spark.worker_warm_up import warm_python_workers
 from streamdash.spec.models import Pipeline
 
 if TYPE_CHECKING:
@@ -105,12 +105,6 @@ def decode_in_source(reader: Literal["connector", "python"], decode: Decode) -> 
             "with Spark's connector use decode 'spark' (or 'auto')"
         )
     return reader == "python" and decode != "spark"
-
-
-def ensure_runnable(pipeline: Pipeline) -> None:
-    problems = spark_problems(pipeline)
-    if problems:
-        raise SparkUnsupported(problems)
 
 
 def check_checkpoint(committer: BatchCommitter, log: CheckpointLog, query: str) -> None:
@@ -176,16 +170,25 @@ class SparkJob:
         pipeline: Pipeline,
         database_url: str,
         options: SparkRunOptions,
-        spark: SparkSession | None = None,
+        spark: SparkSession | Future[SparkSession] | None = None,
     ) -> None:
+        """`spark`: the session to run in, or one being launched (`launch_session`); None:
+        launch one now, to start while `start` does what needs no Spark."""
         ensure_runnable(pipeline)
         require_pyspark()
         self.pipeline = pipeline
         self.database_url = database_url
         self.options = options
-        self.spark = spark or build_session(options.master, ui=options.ui)
+        self._session = spark or launch_session(options.master, ui=options.ui)
         self.queries: list[_Query] = []
         self._committers: list[BatchCommitter] = []
+
+    @property
+    def spark(self) -> SparkSession:
+        """The session, once launched (raising what stopped it from starting)."""
+        if isinstance(self._session, Future):
+            self._session = self._session.result()
+        return self._session
 
     def _schemas(self) -> list[ViewSchema]:
         from streamdash.engine import Processor
@@ -293,12 +296,9 @@ class SparkJob:
         )
 
     def start(self) -> None:
-        cores = local_cores(self.spark.sparkContext.master or "")
-        if cores is not None and choose_reader(self.spark, self.options.kafka_reader) == "python":
-            warm_python_workers(self.spark, cores)  # while the queries are planned
-        schemas = self._schemas()
-        queries = self._plan(schemas)
+        schemas = self._schemas()  # these two need no Spark: done while its JVM starts
         prepare_tables(self.database_url, schemas)
+        queries = self._plan(schemas)
         for committer in self._committers:
             log = CheckpointLog(self.spark, committer.checkpoint)
             check_checkpoint(committer, log, committer.consumer)
@@ -391,7 +391,7 @@ def run_spark(
     pipeline: Pipeline,
     database_url: str,
     options: SparkRunOptions,
-    spark: SparkSession | None = None,
+    spark: SparkSession | Future[SparkSession] | None = None,
 ) -> None:
     """Run the pipeline on Spark until done (`once`), stopped by a signal, or failed."""
     job = SparkJob(pipeline, database_url, options, spark)

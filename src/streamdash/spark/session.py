@@ -15,8 +15,10 @@ from __future__ import annotations
 import os
 import re
 import sys
+import threading
 import zipfile
 from collections.abc import Mapping
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +33,8 @@ ENV_JDBC_JAR = "STREAMDASH_JDBC_JAR"
 DEBIAN_JDBC_JAR = Path("/usr/share/java/postgresql.jar")
 """Where Debian's `libpostgresql-jdbc-java` installs the PostgreSQL JDBC driver."""
 DEFAULT_MASTER = "local[2]"
+SESSION_THREAD = "spark-session"
+"""The name of the thread `launch_session` builds the session in."""
 LOCAL_DRIVER_MEMORY = "3g"
 _JAVA_OPTIONS = "spark.driver.extraJavaOptions"
 _LOCAL = re.compile(r"^local(\[(\d+|\*)(,\d+)?\])?$")
@@ -149,3 +153,25 @@ def build_session(
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
     return session
+
+
+def launch_session(master: str | None = None, ui: bool = True) -> Future[SparkSession]:
+    """`build_session` in a background thread: the JVM takes seconds to start (about 5 s
+    here with the class archive, mostly waiting for its process), time the caller can
+    spend on what needs no Spark (loading the spec, starting the database, creating the
+    result tables). The thread is a daemon: a caller failing before it needs the session
+    does not wait for it, and the JVM ends with the process (its stdin closes)."""
+    require_pyspark()
+    import pyspark.sql  # noqa: F401  here: no import of pyspark's modules in two threads
+
+    launched: Future[SparkSession] = Future()
+
+    def build() -> None:
+        launched.set_running_or_notify_cancel()
+        try:
+            launched.set_result(build_session(master, ui=ui))
+        except BaseException as err:  # handed to whoever asks for the session
+            launched.set_exception(err)
+
+    threading.Thread(target=build, name=SESSION_THREAD, daemon=True).start()
+    return launched

@@ -38,3 +38,12 @@ def test_checkpoint_files_are_renamed_through_the_file_system_api(
     loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
     assert loader.loadClass(name).getName() == name  # the name is the JVM's, not a guess
     assert "spark.sql.streaming.checkpointFileManagerClass" not in session_conf("yarn")
+
+
+def test_a_launched_session_is_the_one_jobs_run_in(spark_session: SparkSession) -> None:
+    from concurrent.futures import Future
+
+    from streamdash.spark.session import launch_session
+
+    launched: Future[SparkSession] = launch_session()
+    assert launched.result(timeout=60) is spark_session  # joined, as getOrCreate does

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 from streamdash.spark.check import spark_notes, spark_problems
+from streamdash.spark.session import SESSION_THREAD
 from streamdash.spec.loader import load_builtin, load_pipeline
 
 SPECS = Path(__file__).parents[2] / "fixtures" / "specs"
@@ -94,6 +96,7 @@ def test_spark_run_refuses_before_starting_anything(tmp_path: Path) -> None:
     assert "cannot run on Spark (4 problem(s))" in result.output
     assert "views.per_sensor.where" in result.output
     assert not data_dir.exists()  # no database was started, no checkpoint written
+    assert not _launching(), "a JVM was launched for a spec Spark refuses"
     no_kafka = {"STREAMDASH_KAFKA_BOOTSTRAP": None}
     missing = CliRunner().invoke(
         app, ["spark", "run", str(SPECS / "thermostats.yaml")], env=no_kafka
@@ -115,6 +118,12 @@ def test_spark_run_names_a_wrong_reader_or_decode_choice(tmp_path: Path) -> None
         result = CliRunner().invoke(app, [*base, "--data-dir", str(tmp_path), option, value])
         assert result.exit_code == 2, result.output
         assert f"{option} {value!r}: {expected}" in result.output
+        assert not _launching()
+
+
+def _launching() -> bool:
+    """Whether a SparkSession is being launched in this process (`launch_session`)."""
+    return any(thread.name == SESSION_THREAD for thread in threading.enumerate())
 
 
 def test_decoding_in_the_source_needs_the_python_source() -> None:
