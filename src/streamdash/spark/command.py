@@ -107,8 +107,6 @@ def spark_run(
     tables as the embedded engine out (exactly once, across restarts)."""
     from dataclasses import replace
 
-    from streamdash.config import Settings
-    from streamdash.runtime.services import database
     from streamdash.spark.check import SparkUnsupported, ensure_runnable
     from streamdash.spark.session import launch_session
 
@@ -128,6 +126,8 @@ def spark_run(
     where: Literal["auto", "source", "spark"] = decode  # type: ignore[assignment]
     # the JVM starts while the runner's modules load and the database and tables are made
     session = launch_session(master, ui)
+    from streamdash.config import Settings
+    from streamdash.runtime.services import database
     from streamdash.spark.runner import SparkRunOptions, run_spark
 
     settings = Settings.from_env()
