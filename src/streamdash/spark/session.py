@@ -158,11 +158,11 @@ def build_session(
 def launch_session(master: str | None = None, ui: bool = True) -> Future[SparkSession]:
     """`build_session` in a background thread: the JVM takes seconds to start (about 5 s
     here with the class archive, mostly waiting for its process), time the caller can
-    spend on what needs no Spark (loading the spec, starting the database, creating the
-    result tables). The thread is a daemon: a caller failing before it needs the session
+    spend on what needs no Spark (importing the runner, starting the database, creating
+    the result tables). The thread is a daemon: a caller failing before it needs the session
     does not wait for it, and the JVM ends with the process (its stdin closes)."""
     require_pyspark()
-    import pyspark.sql  # noqa: F401  here: no import of pyspark's modules in two threads
+    import pyspark.sql  # noqa: F401  in this thread, before the caller imports more of it
 
     launched: Future[SparkSession] = Future()
 
