@@ -16,7 +16,7 @@ through `streamdash spark run` on Spark local[2], in one run.
   embedded engine's figure is the freshness benchmark (HTTP post -> visible) run in the
   same session; the hand-written job's is measured the same way;
 - process start -> first row: `streamdash spark run` launched with events waiting in Kafka
-  and a running database, until the first row is readable (median of two launches of each
+  and a running database, until the first row is readable (median of four launches of each
   job, alternating with the hand-written job's); the embedded engine's is the
   startup benchmark (`streamdash run`, cold and warm).
 
@@ -66,7 +66,10 @@ PARTITIONS = 3
 POLL_S = 0.005
 FIRST_ROW_TIMEOUT_S = 120.0
 ROUNDS = 2
-"""Measured rounds per Spark job, for latency and for start -> first row."""
+"""Measured rounds of 30 s per Spark job for latency."""
+FIRST_ROW_ROUNDS = 4
+"""Launches per Spark job for start -> first row: each varies by +-2 s here, two were too
+few to tell the jobs apart."""
 HANDWRITTEN_MODULE = "streamdash.bench.spark_handwritten"
 
 
@@ -348,7 +351,7 @@ def alternating(rounds: int) -> list[tuple[int, bool]]:
 
 
 def paired_first_rows(
-    bootstrap: str, fresh_database: Callable[[str], str], tmp: Path, rounds: int = ROUNDS
+    bootstrap: str, fresh_database: Callable[[str], str], tmp: Path, rounds: int = FIRST_ROW_ROUNDS
 ) -> tuple[float, float]:
     """Median process start -> first row (s) of the runner and of the hand-written job,
     `rounds` launches each in `alternating` order, on the same waiting events."""
