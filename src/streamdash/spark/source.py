@@ -127,6 +127,8 @@ def decoded_frame(
     # as in kafka_frame: measured 1.4 s of a cold job's planning
     reader = reader.schema(from_arrow_schema(arrow_schema(spec)))
     reader = reader.option("decode", DECODED).option("stream", name).option("spec", spec_json(spec))
+    # a task per core at most (kafka_source.group_ranges: what a task costs besides reading)
+    reader = reader.option("maxTasksPerBatch", str(spark.sparkContext.defaultParallelism))
     if ledger_url is not None:
         reader = reader.option("ledgerUrl", ledger_url)
     frame = reader.option("dedupeWindowUs", str(dedupe_window_us)).load()

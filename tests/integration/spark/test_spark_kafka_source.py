@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from streamdash.spark.kafka_source import SOURCE_NAME
+from streamdash.spark.kafka_source import SCHEMA, SOURCE_NAME
 from streamdash.spark.source import kafka_frame, register_python_source
 from streamdash.testing.kafka_feed import create_topic, produce
 from streamdash.testing.tansu import TansuBroker
@@ -30,16 +30,26 @@ def _environment_class(spark: SparkSession, name: str) -> str:
 
 
 def _drain(
-    spark: SparkSession, broker: TansuBroker, checkpoint: Path, limit: int | None
+    spark: SparkSession,
+    broker: TansuBroker,
+    checkpoint: Path,
+    limit: int | None,
+    frame: DataFrame | None = None,
+    tasks: list[int] | None = None,
 ) -> list[tuple[int, int, int, bytes]]:
-    """Run one availableNow query; (batch, partition, offset, value) of every row seen."""
+    """Run one availableNow query of `frame` (default: `kafka_frame` of the topic);
+    (batch, partition, offset, value) of every row seen; `tasks` gets each batch's number
+    of tasks."""
     seen: list[tuple[int, int, int, bytes]] = []
 
     def collect(frame: DataFrame, batch_id: int) -> None:
+        if tasks is not None:
+            tasks.append(frame.rdd.getNumPartitions())
         for row in frame.select("partition", "offset", "value").toArrow().to_pylist():
             seen.append((batch_id, row["partition"], row["offset"], row["value"]))
 
-    frame = kafka_frame(spark, "python", broker.bootstrap, TOPIC, limit)
+    if frame is None:
+        frame = kafka_frame(spark, "python", broker.bootstrap, TOPIC, limit)
     query = (
         frame.writeStream.option("checkpointLocation", str(checkpoint))
         .foreachBatch(collect)
@@ -98,3 +108,31 @@ def test_queries_started_together_share_the_source_safely(
         seen = [run.result() for run in runs]
     for rows in seen:
         assert sorted(v for *_, v in rows) == sorted(_lines(0, 600))
+
+
+def test_ranges_grouped_into_fewer_tasks_are_each_read_once(
+    spark_session: SparkSession, kafka_broker: TansuBroker, tmp_path: Path
+) -> None:
+    """With `maxTasksPerBatch`, three partitions' ranges run in two tasks per batch, and
+    every message still arrives once, across batches and a restart."""
+    register_python_source(spark_session)
+    create_topic(kafka_broker.bootstrap, TOPIC, 3)
+    produce(kafka_broker.bootstrap, TOPIC, _lines(0, 1500), "key")
+    frame = (
+        spark_session.readStream.format(SOURCE_NAME)
+        .option("bootstrap", kafka_broker.bootstrap)
+        .option("topic", TOPIC)
+        .option("maxEventsPerBatch", "400")
+        .option("maxTasksPerBatch", "2")
+        .schema(SCHEMA)
+        .load()
+    )
+    tasks: list[int] = []
+    first = _drain(spark_session, kafka_broker, tmp_path / "ck", None, frame, tasks)
+    produce(kafka_broker.bootstrap, TOPIC, _lines(1500, 300), "key")
+    second = _drain(spark_session, kafka_broker, tmp_path / "ck", None, frame, tasks)
+    rows = first + second
+    assert sorted(v for *_, v in rows) == sorted(_lines(0, 1800))
+    assert len({(p, o) for _, p, o, _ in rows}) == 1800
+    assert {p for _, p, _, _ in first} == {0, 1, 2}
+    assert len(tasks) >= 1500 // 400 and max(tasks) == 2

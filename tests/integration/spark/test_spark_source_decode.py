@@ -213,3 +213,6 @@ def test_the_database_url_is_redacted_in_the_plan(spark_session: SparkSession) -
     plan = frame._jdf.queryExecution().toString()
     assert "ledgerUrl=*********(redacted)" in plan and "hunter2" not in plan
     assert "topic=orders" in plan  # the other options are shown
+    # a task per core at most (kafka_source.group_ranges)
+    parallelism = spark_session.sparkContext.defaultParallelism
+    assert f"maxTasksPerBatch={parallelism}" in plan

@@ -1,12 +1,13 @@
-"""The Kafka data source's admission control: a batch limit spreads over the partitions
-that have messages, never stalls, and never goes past the end."""
+"""The Kafka data source's planning: a batch limit spreads over the partitions that have
+messages, never stalls, and never goes past the end; ranges grouped into fewer tasks stay
+whole and are spread evenly."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streamdash.spark.kafka_source import consumer_config, share_limit
+from streamdash.spark.kafka_source import KafkaRange, consumer_config, group_ranges, share_limit
 
 
 def test_a_limit_is_shared_in_proportion_to_the_backlogs() -> None:
@@ -46,3 +47,25 @@ def test_kafka_options_reach_librdkafka_and_group_commits_stay_off() -> None:
     assert config["enable.auto.commit"] is False
     assert config["auto.offset.reset"] == "error"
     assert "topic" not in config
+
+
+def test_ranges_go_whole_into_tasks_of_about_equal_size() -> None:
+    ranges = [KafkaRange("t", p, 0, size) for p, size in enumerate([500, 400, 300, 200])]
+    tasks = group_ranges(ranges, 2)
+    assert [[r.partition for r in task.ranges] for task in tasks] == [[0, 3], [1, 2]]
+    # no grouping asked for, or fewer ranges than tasks: one task per range, as the connector
+    for asked in (0, 4, 9):
+        assert [task.ranges for task in group_ranges(ranges, asked)] == [[r] for r in ranges]
+
+
+@given(st.lists(st.integers(1, 10_000), min_size=1, max_size=12), st.integers(1, 6))
+def test_every_range_is_in_one_task_and_no_task_is_much_larger(
+    sizes: list[int], tasks: int
+) -> None:
+    ranges = [KafkaRange("t", p, 7, 7 + size) for p, size in enumerate(sizes)]
+    grouped = group_ranges(ranges, tasks)
+    assert len(grouped) == min(tasks, len(ranges))
+    assert sorted((r for task in grouped for r in task.ranges), key=lambda r: r.partition) == ranges
+    loads = [sum(r.size for r in task.ranges) for task in grouped]
+    # greedy, largest first: no task exceeds an even share by more than one range
+    assert max(loads) <= sum(sizes) / len(grouped) + max(sizes)
