@@ -14,10 +14,10 @@ from rich.markup import escape
 from streamdash.cli_args import SpecArg
 from streamdash.config import Settings
 from streamdash.errors import SpecError, StreamdashError
-from streamdash.spec.models import Pipeline
 
 if TYPE_CHECKING:
     from streamdash.sources.sender import SendResult
+    from streamdash.spec.models import Pipeline
 
 app = typer.Typer(
     no_args_is_help=True,

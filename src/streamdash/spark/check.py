@@ -1,4 +1,4 @@
-"""What of a (valid) spec Spark cannot run, found before anything starts — no JVM needed.
+"""What of a (valid) spec Spark cannot run, found before any query starts — no JVM needed.
 
 `spark_problems` returns `(yaml path, reason)` for every part that has no Spark translation;
 `streamdash check --engine spark` prints them and `streamdash spark run` refuses to start

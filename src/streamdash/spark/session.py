@@ -12,10 +12,12 @@ once `streamdash spark prepare` has made one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
 import threading
+import time
 import zipfile
 from collections.abc import Mapping
 from concurrent.futures import Future
@@ -27,6 +29,7 @@ from streamdash.spark.class_archive import session_java_options
 from streamdash.spark.home import use_site_packages_pyspark
 
 if TYPE_CHECKING:
+    import psutil
     from pyspark.sql import SparkSession
 
 ENV_JDBC_JAR = "STREAMDASH_JDBC_JAR"
@@ -155,19 +158,32 @@ def build_session(
     return session
 
 
-def launch_session(master: str | None = None, ui: bool = True) -> Future[SparkSession]:
+class SessionLaunch(Future["SparkSession"]):
+    """A SparkSession being built in the background (`launch_session`); `spawns_jvm`:
+    whether building it starts a JVM (none ran in this process yet) or joins the running
+    one."""
+
+    def __init__(self, spawns_jvm: bool) -> None:
+        super().__init__()
+        self.spawns_jvm = spawns_jvm
+
+
+def launch_session(master: str | None = None, ui: bool = True) -> SessionLaunch:
     """`build_session` in a background thread: the JVM takes seconds to start (about 5 s
     here with the class archive, mostly waiting for its process), time the caller can
     spend on what needs no Spark (importing the runner, starting the database, creating
     the result tables). The thread is a daemon: a caller failing before it needs the session
-    does not wait for it, and the JVM ends with the process (its stdin closes)."""
+    does not wait for it; `abandon_launch` ends the JVM at once (by itself it would end
+    only once it noticed its parent gone)."""
     require_pyspark()
     import pyspark.sql  # noqa: F401  in this thread, before the caller imports more of it
+    from pyspark import SparkContext
 
-    launched: Future[SparkSession] = Future()
+    launched = SessionLaunch(spawns_jvm=SparkContext._gateway is None)
 
     def build() -> None:
-        launched.set_running_or_notify_cancel()
+        if not launched.set_running_or_notify_cancel():
+            return  # abandoned before it began
         try:
             launched.set_result(build_session(master, ui=ui))
         except BaseException as err:  # handed to whoever asks for the session
@@ -175,3 +191,38 @@ def launch_session(master: str | None = None, ui: bool = True) -> Future[SparkSe
 
     threading.Thread(target=build, name=SESSION_THREAD, daemon=True).start()
     return launched
+
+
+def abandon_launch(launched: SessionLaunch, wait_s: float = 2.0) -> None:
+    """Kill the JVM a `launch_session` of this process is starting, for a caller that will
+    not need it after all (`spark run` refusing a spec it checked while the JVM booted):
+    it would otherwise boot on after its parent exited, printing Spark's start-up warnings
+    onto the terminal, until it noticed. SIGKILL: no query ran, nothing of it is worth a
+    shutdown (which logs too). A launch that has begun but not yet spawned its process is
+    waited for (its Python part takes milliseconds), so that no JVM starts after this."""
+    import psutil
+
+    if launched.cancel() or not launched.spawns_jvm:
+        return  # not begun (it never will), or it joins a JVM someone else needs
+    me = psutil.Process()
+    deadline = time.monotonic() + wait_s
+    while not launched.done() and not _launched_processes(me):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.005)
+    for child in _launched_processes(me):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
+
+
+def _launched_processes(me: psutil.Process) -> list[psutil.Process]:
+    """This process's children that PySpark's gateway launch started (spark-submit and the
+    JVM it execs end their command lines with `pyspark-shell`)."""
+    import psutil
+
+    found = []
+    for child in me.children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            if "pyspark-shell" in child.cmdline():
+                found.append(child)
+    return found

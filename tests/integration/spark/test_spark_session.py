@@ -41,9 +41,10 @@ def test_checkpoint_files_are_renamed_through_the_file_system_api(
 
 
 def test_a_launched_session_is_the_one_jobs_run_in(spark_session: SparkSession) -> None:
-    from concurrent.futures import Future
+    from streamdash.spark.session import abandon_launch, launch_session
 
-    from streamdash.spark.session import launch_session
-
-    launched: Future[SparkSession] = launch_session()
+    launched = launch_session()
     assert launched.result(timeout=60) is spark_session  # joined, as getOrCreate does
+    assert not launched.spawns_jvm
+    abandon_launch(launched)  # leaves the JVM it joined alone
+    assert spark_session.range(3).count() == 3
