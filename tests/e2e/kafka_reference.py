@@ -30,7 +30,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from streamdash.ingest.validate import EventValidator
 from streamdash.kafka.decode import Undecodable, ValueDecoder
-from streamdash.log.kafka import REQUEST_HEADER, SEQ_HEADER
+from streamdash.kafka.headers import REQUEST_HEADER, SEQ_HEADER
 from streamdash.spec.kafka import topic_of
 from streamdash.spec.models import Pipeline
 

@@ -16,7 +16,8 @@ import pyarrow as pa
 from streamdash.engine import sketches
 from streamdash.engine.aggregates import MetricPlan, Sketch, plan_aggregate
 from streamdash.engine.decode import decode_sql
-from streamdash.engine.expressions import quote, referenced_columns, safe_sql
+from streamdash.engine.expressions import referenced_columns, safe_sql
+from streamdash.engine.identifiers import quote
 from streamdash.engine.windows import WindowPlan
 from streamdash.results import ViewSchema, arrow_timestamp
 from streamdash.spec.metrics import Aggregate, PostExpr, parse_metric

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from streamdash.engine.expressions import quote
+from streamdash.engine.identifiers import quote
 from streamdash.log.base import Chunk
 from streamdash.results import DeadLetter
 from streamdash.spec.models import FieldSpec, StreamSpec

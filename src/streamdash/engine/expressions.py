@@ -39,8 +39,3 @@ def safe_sql(sql: str) -> str:
 
 def referenced_columns(sql: str) -> frozenset[str]:
     return columns_of(parse_expression(sql))
-
-
-def quote(name: str) -> str:
-    """Identifier quoting; spec names are lower-case identifiers, this guards the rest."""
-    return '"' + name.replace('"', '""') + '"'

@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from streamdash.engine.compile import EVENTS, StreamPlan, compile_pipeline, table_name
 from streamdash.engine.decode import Decoded, decode
-from streamdash.engine.expressions import quote
+from streamdash.engine.identifiers import quote
 from streamdash.engine.snapshot import read_snapshot, write_snapshot
 from streamdash.engine.state import ViewState
 from streamdash.engine.step import ViewStep, run_view

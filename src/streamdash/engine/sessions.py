@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from streamdash.engine.expressions import quote
+from streamdash.engine.identifiers import quote
 from streamdash.engine.state import ViewState
 
 

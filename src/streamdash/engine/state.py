@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from streamdash.engine import sketches
 from streamdash.engine.compile import ViewPlan
-from streamdash.engine.expressions import quote
+from streamdash.engine.identifiers import quote
 
 
 def scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:

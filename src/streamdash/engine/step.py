@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from streamdash.engine import sketches
 from streamdash.engine.compile import ViewPlan, distinct_partial_sql, quantile_partial_sql
-from streamdash.engine.expressions import quote
+from streamdash.engine.identifiers import quote
 from streamdash.engine.sessions import assign_sessions, session_sketch_rows
 from streamdash.engine.state import ViewState, scalar
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
-from streamdash.engine.expressions import quote
+from streamdash.engine.identifiers import quote
 from streamdash.results import arrow_timestamp
 from streamdash.spec.models import FieldSpec
 

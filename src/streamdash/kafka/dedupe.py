@@ -20,7 +20,7 @@ from collections import OrderedDict
 
 import msgspec
 
-from streamdash.log.kafka import REQUEST_HEADER, SEQ_HEADER
+from streamdash.kafka.headers import REQUEST_HEADER, SEQ_HEADER
 
 
 class _Saved(msgspec.Struct, array_like=True):

@@ -11,15 +11,13 @@ the events of it they already have (see `streamdash.kafka.dedupe`).
 from __future__ import annotations
 
 from streamdash.errors import Fatal
+from streamdash.kafka.headers import REQUEST_HEADER, SEQ_HEADER
 from streamdash.kafka.keys import MessageKeys
 from streamdash.kafka.producer import EventProducer, Headers
 from streamdash.kafka.settings import KafkaSettings
 from streamdash.log.base import DEAD_LETTER_STREAM, Chunk
 from streamdash.spec.kafka import topic_of
 from streamdash.spec.models import Pipeline
-
-REQUEST_HEADER = "streamdash-request"
-SEQ_HEADER = "streamdash-seq"
 
 
 def ndjson_lines(payload: bytes, count: int) -> list[bytes]:

@@ -16,9 +16,10 @@ from kafka_support import create_topic, read_topic
 
 from streamdash.errors import LogUnavailable
 from streamdash.kafka.generate import parse_kafka_url, produce_generated
+from streamdash.kafka.headers import REQUEST_HEADER, SEQ_HEADER
 from streamdash.kafka.settings import KafkaSettings
 from streamdash.kafka.topics import TopicMissing, ensure_topics
-from streamdash.log.kafka import REQUEST_HEADER, SEQ_HEADER, KafkaLog
+from streamdash.log.kafka import KafkaLog
 from streamdash.sources.generators import generate
 from streamdash.spec.loader import load_builtin
 from streamdash.testing.tansu import TansuBroker

@@ -13,7 +13,7 @@ import psycopg
 import pyarrow as pa
 import pytest
 
-from streamdash.log.kafka import REQUEST_HEADER, SEQ_HEADER
+from streamdash.kafka.headers import REQUEST_HEADER, SEQ_HEADER
 from streamdash.spark.kafka_source import KafkaRange, read_decoded
 from streamdash.spark.range_ledger import create_stored_table, ledger_for
 from streamdash.spark.source_decode import arrow_schema, parse_spec, spec_json

@@ -10,8 +10,8 @@ from streamdash.alerts.decide import OpenAlert, decide_running, decide_windowed
 from streamdash.alerts.message import render
 from streamdash.alerts.observe import Observation, key_text
 from streamdash.alerts.rules import CompiledRule, compile_rule
-from streamdash.spec import Pipeline
 from streamdash.spec.alerts import parse_rule
+from streamdash.spec.models import Pipeline
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 SPEC: dict[str, Any] = {

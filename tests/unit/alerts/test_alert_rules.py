@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from streamdash.spec import Pipeline
 from streamdash.spec.alerts import AlertRule, alert_problems, parse_alerts, parse_rule
 from streamdash.spec.loader import load_builtin
+from streamdash.spec.models import Pipeline
 
 BASE: dict[str, Any] = {
     "streams": {

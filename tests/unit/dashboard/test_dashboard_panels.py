@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from streamdash.spec import BUILTIN_STREAMS, load_builtin
 from streamdash.spec.dashboards import DashboardPanel, dashboard_problems, parse_dashboards
+from streamdash.spec.loader import BUILTIN_STREAMS, load_builtin
 from streamdash.spec.models import Pipeline
 
 

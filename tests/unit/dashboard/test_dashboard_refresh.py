@@ -14,8 +14,8 @@ from streamdash.dashboard.data import DashboardData, Period
 from streamdash.dashboard.health import HealthTracker
 from streamdash.dashboard.refresh import Refresher, Update, period_of
 from streamdash.runtime.queries import view_schemas
-from streamdash.spec import load_builtin
 from streamdash.spec.dashboards import parse_dashboards
+from streamdash.spec.loader import load_builtin
 from streamdash.store.reader import ResultReader
 
 

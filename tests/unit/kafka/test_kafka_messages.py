@@ -12,8 +12,8 @@ import pytest
 from streamdash.ingest.validate import EventValidator
 from streamdash.kafka.decode import Undecodable, ValueDecoder
 from streamdash.kafka.dedupe import RequestDedupe
+from streamdash.kafka.headers import REQUEST_HEADER, SEQ_HEADER
 from streamdash.kafka.messages import split_messages
-from streamdash.log.kafka import REQUEST_HEADER, SEQ_HEADER
 from streamdash.spec.loader import load_builtin
 
 GOOD = b'{"user_id": 1, "item_id": 2, "interaction_type": "click", "timestamp": 1717000000.5}'

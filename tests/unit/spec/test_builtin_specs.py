@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from streamdash.errors import SpecError
-from streamdash.spec import BUILTIN_STREAMS, Pipeline, load_builtin, validate
-from streamdash.spec.loader import parse_pipeline
+from streamdash.spec.loader import BUILTIN_STREAMS, load_builtin, parse_pipeline
+from streamdash.spec.models import Pipeline
+from streamdash.spec.validation import validate
 
 BUILTIN_DIR = Path(__file__).parents[3] / "src" / "streamdash" / "spec" / "builtin"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from streamdash.errors import SpecError
-from streamdash.spec import parse_pipeline
 from streamdash.spec.durations import format_duration_us, parse_duration_us
+from streamdash.spec.loader import parse_pipeline
 
 SPEC = """\
 streams:

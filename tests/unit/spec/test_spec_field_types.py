@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from streamdash.errors import SpecError
-from streamdash.spec import parse_pipeline
+from streamdash.spec.loader import parse_pipeline
 from streamdash.spec.models import FieldSpec
 
 SPEC = """\

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from streamdash.errors import SpecError
-from streamdash.spec import load_builtin, load_pipeline, merge_pipelines, parse_pipeline
+from streamdash.spec.loader import load_builtin, load_pipeline, merge_pipelines, parse_pipeline
 
 SPECS = Path(__file__).parents[2] / "fixtures" / "specs"
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from streamdash.spec import Pipeline, validate
+from streamdash.spec.models import Pipeline
+from streamdash.spec.validation import validate
 
 
 def pipeline(**changes: Any) -> Pipeline:
