@@ -171,10 +171,10 @@ class SessionLaunch(Future["SparkSession"]):
 def launch_session(master: str | None = None, ui: bool = True) -> SessionLaunch:
     """`build_session` in a background thread: the JVM takes seconds to start (about 5 s
     here with the class archive, mostly waiting for its process), time the caller can
-    spend on what needs no Spark (importing the runner, starting the database, creating
-    the result tables). The thread is a daemon: a caller failing before it needs the session
-    does not wait for it; `abandon_launch` ends the JVM at once (by itself it would end
-    only once it noticed its parent gone)."""
+    spend on what needs no Spark (loading and checking the spec, importing the runner,
+    starting the database, creating the result tables). The thread is a daemon: a caller
+    failing before it needs the session does not wait for it; `abandon_launch` ends the
+    JVM at once (by itself it would end only once it noticed its parent gone)."""
     require_pyspark()
     import pyspark.sql  # noqa: F401  in this thread, before the caller imports more of it
     from pyspark import SparkContext
