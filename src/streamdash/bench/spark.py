@@ -363,18 +363,18 @@ def paired_first_rows(
     `alternating` always launches the runner first: in the run of 2026-12-04 it was 1.08 s
     behind the hand-written launch after it, then 0.40, 0.12 and 0.13 s."""
 
-    def launch(round_name: str, is_handwritten: bool) -> float:
-        name = f"first_{'handwritten' if is_handwritten else 'runner'}{round_name}"
+    def launch(round_name: object, is_handwritten: bool) -> float:
+        name = f"first_{'handwritten' if is_handwritten else 'runner'}_{round_name}"
         return spark_first_row(
             bootstrap, fresh_database(name), tmp / name, handwritten=is_handwritten
         )
 
     for is_handwritten in (True, False):  # the runner's measured launch comes first next
-        launch("_warm", is_handwritten)
+        launch("warm", is_handwritten)
     runner: list[float] = []
     handwritten: list[float] = []
     for i, is_handwritten in alternating(rounds):
-        seconds = launch(f"_{i}", is_handwritten)
+        seconds = launch(i, is_handwritten)
         (handwritten if is_handwritten else runner).append(seconds)
     _log.info("process start -> first row: runner %s s, hand-written %s s", runner, handwritten)
     return median(runner), median(handwritten)
