@@ -24,6 +24,9 @@ from streamdash.spec.models import Pipeline
 
 _log = logging.getLogger(__name__)
 
+DRAIN_S = 5.0
+"""On a stop, how long the engine goes on processing what is already in the log."""
+
 
 class TableRefresher:
     """Reloads reference tables whose spec has `refresh`, between engine steps, and hands
@@ -144,10 +147,12 @@ def run_engine(
             stop.wait(backoff.next_delay())
     if started and runner is not None:
         try:
-            runner.checkpoint_now()
+            runner.drain(DRAIN_S)
         except Retryable as err:
             _log.warning(
-                "final checkpoint failed (%s); the next start replays more of the log", err
+                "final drain or checkpoint failed (%s); the next start goes on from the last "
+                "commit",
+                err,
             )
     for extra in extras:
         extra.close()

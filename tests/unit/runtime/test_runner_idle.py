@@ -1,6 +1,9 @@
 """A wall-clock (idle) advance that moves a stream's clock is not in the log: the runner
 checkpoints it even when it emits nothing, so a replay after a crash judges later events
-exactly as the first run did (here: an event late only because of the advance)."""
+exactly as the first run did (here: an event late only because of the advance).
+
+A drain (the engine's clean stop) processes what the log holds, within its time, and
+checkpoints where it ended."""
 
 from __future__ import annotations
 
@@ -78,4 +81,30 @@ def test_an_idle_advance_that_emits_nothing_is_checkpointed(tmp_path: Path) -> N
     # the late event stays late: no window before T0, and no second count of it
     assert counts == {start: 2}
     assert sink.counters[("counts", "late")] == 1
+    log.close()
+
+
+def test_drain_processes_what_the_log_holds_and_checkpoints_there(tmp_path: Path) -> None:
+    log, sink, clock = SqliteLog(tmp_path, synchronous="NORMAL"), MemorySink(), Clock()
+    runner = _runner(log, sink, clock)
+    runner.start()
+    for second in range(3):  # three chunks: one step reads at most `batch_events` of them
+        _append(log, *range((T0_S + second) * 1000, (T0_S + second) * 1000 + 500))
+    runner.batch_events = 600
+    runner.drain(30)
+    assert runner.positions["app"] == 1500
+    assert sink.offsets["app"] == 1500
+    assert sink.checkpoint is not None
+    assert sink.checkpoint[0] == runner.positions  # nothing to replay next time
+    log.close()
+
+
+def test_a_drain_out_of_time_leaves_the_rest_to_the_next_start(tmp_path: Path) -> None:
+    log, sink, clock = SqliteLog(tmp_path, synchronous="NORMAL"), MemorySink(), Clock()
+    runner = _runner(log, sink, clock)
+    runner.start()
+    _append(log, T0_S * 1000)
+    runner.drain(0)
+    assert sink.offsets.get("app", 0) == 0
+    assert sink.checkpoint is not None and sink.checkpoint[0]["app"] == 0
     log.close()
