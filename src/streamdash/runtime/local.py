@@ -2,7 +2,8 @@
 
 The database runs embedded (or is external), the ingest API and the engine each get a
 process, and this process shows the live status line until Ctrl-C or `--duration`.
-Stopping is orderly: feeders first, then the API (no new acks), then the engine (which
+Stopping is orderly: feeders first, then the API (no new acks) and the readers, then the
+engine (which processes what the log holds, for up to `engine_main.DRAIN_S`, and
 checkpoints), then the database. Running again on the same data dir resumes.
 """
 
@@ -75,7 +76,9 @@ def run_local(
         engines += [f"worker-{i + 1}" for i in range(options.workers if options.kafka else 0)]
         for name in engines:
             args = ["engine", *spec_args] if name == "engine" else ["worker", *spec_args]
-            supervisor.spawn(name, [*args, *kafka_args], env, notifies=name == "engine")
+            supervisor.spawn(
+                name, [*args, *kafka_args], env, notifies=name == "engine", stop_last=True
+            )
         if database.start():
             # the reserved port was taken in between: restart them with the real URL
             env = _env(settings, options, database.url)

@@ -91,19 +91,30 @@ class Supervisor:
     """Child processes of `streamdash run/demo`; stops them all, politely first."""
 
     log_dir: Path
+    program: tuple[str, ...] = (sys.executable, "-m", "streamdash")
+    """What each child runs, its arguments appended."""
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     commands: dict[str, list[str]] = field(default_factory=dict)
     ready: dict[str, ReadyPipe] = field(default_factory=dict)
     """Children that say when they are ready (`readiness.notify_ready`)."""
+    stopped_last: set[str] = field(default_factory=set)
+    """Children stopped only once all others have exited: the engines, so that they can
+    process what the API acknowledged until it stopped."""
 
     def spawn(
-        self, name: str, args: list[str], env: dict[str, str], *, notifies: bool = False
+        self,
+        name: str,
+        args: list[str],
+        env: dict[str, str],
+        *,
+        notifies: bool = False,
+        stop_last: bool = False,
     ) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         pipe = ReadyPipe() if notifies else None
         with (self.log_dir / f"{name}.log").open("ab") as out:
             self.children[name] = subprocess.Popen(
-                [sys.executable, "-m", "streamdash", *args],
+                [*self.program, *args],
                 env=pipe.child_env(env) if pipe else env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -111,6 +122,8 @@ class Supervisor:
                 pass_fds=(pipe.child_fd,) if pipe else (),
             )
         self.commands[name] = args
+        if stop_last:
+            self.stopped_last.add(name)
         if pipe is not None:
             pipe.started()
             self._forget_pipe(name)
@@ -124,13 +137,18 @@ class Supervisor:
         """Stop `names` (orderly: SIGTERM) and start them again with `env`."""
         _stop([self.children.pop(name) for name in names])
         for name in names:
-            self.spawn(name, self.commands[name], env, notifies=name in self.ready)
+            notifies, stop_last = name in self.ready, name in self.stopped_last
+            self.spawn(name, self.commands[name], env, notifies=notifies, stop_last=stop_last)
 
     def dead(self) -> list[str]:
         return [name for name, proc in self.children.items() if proc.poll() is not None]
 
     def stop(self, timeout: float = 10.0) -> None:
-        _stop(list(self.children.values()), timeout)
+        """SIGTERM every child, the ones spawned with `stop_last` after the others exited;
+        `timeout` per group, then SIGKILL."""
+        for last in (False, True):
+            group = [p for n, p in self.children.items() if (n in self.stopped_last) == last]
+            _stop(group, timeout)
         for name in list(self.ready):
             self._forget_pipe(name)
 
