@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 KafkaOption = Annotated[
     str | None,
     typer.Option(
-        help=f"Kafka bootstrap servers, HOST:PORT[,...] [env {ENV_KAFKA}].",
+        help=f"Kafka bootstrap servers, HOST:PORT[,...] \\[env {ENV_KAFKA}].",
         envvar=ENV_KAFKA,
         show_envvar=False,
     ),
@@ -37,7 +37,7 @@ MaxEventsOption = Annotated[
 ]
 IntervalOption = Annotated[
     float | None,
-    typer.Option(min=0.0, help="Seconds between micro-batch starts [as soon as possible]."),
+    typer.Option(min=0.0, help="Seconds between micro-batch starts \\[as soon as possible]."),
 ]
 OnceOption = Annotated[
     bool,
@@ -86,7 +86,7 @@ def spark_run(
         Path | None,
         typer.Option(
             help="Data dir of the embedded database (when STREAMDASH_DATABASE_URL is not "
-            "set) and of the default checkpoint [env STREAMDASH_DATA_DIR, .streamdash]."
+            "set) and of the default checkpoint \\[env STREAMDASH_DATA_DIR, .streamdash]."
         ),
     ] = None,
     max_events_per_batch: MaxEventsOption = None,
@@ -194,7 +194,7 @@ def spark_submit_cmd(
         ),
     ] = True,
     spark_version: Annotated[
-        str | None, typer.Option(help="The cluster's Spark version [the installed pyspark's].")
+        str | None, typer.Option(help="The cluster's Spark version \\[the installed pyspark's].")
     ] = None,
     once: OnceOption = False,
     max_events_per_batch: MaxEventsOption = None,
