@@ -6,44 +6,21 @@ queued, so it cannot have seen them before it is asked to stop; it must still co
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psycopg
+from runtime_support import app_log_events, requests_counted
 
 from streamdash.log.sqlite import SqliteLog
 from streamdash.testing.waiting import wait_for
 
-EVENT = {"method": "GET", "endpoint": "/", "status_code": 200, "latency_ms": 1.0,
-         "level": "INFO", "message": "drain"}  # fmt: skip
-
 
 def _append(log: SqliteLog, application_id: str, count: int) -> None:
-    now_ms = time.time_ns() // 1_000_000
-    lines = [
-        json.dumps({**EVENT, "application_id": application_id, "timestamp": now_ms + i}).encode()
-        + b"\n"
-        for i in range(count)
-    ]
-    log.append("app_logs", [(b"".join(lines), count)])
-
-
-def _counted(url: str, application_id: str) -> int:
-    try:
-        with psycopg.connect(url) as conn:
-            row = conn.execute(
-                "SELECT coalesce(sum(request_count), 0) FROM application_metrics "
-                "WHERE application_id = %s",
-                (application_id,),
-            ).fetchone()
-    except psycopg.errors.UndefinedTable:
-        return 0
-    return int(row[0]) if row else 0
+    log.append("app_logs", [(app_log_events(application_id, count), count)])
 
 
 def test_a_stopped_engine_processes_the_events_already_in_the_log(
@@ -63,7 +40,7 @@ def test_a_stopped_engine_processes_the_events_already_in_the_log(
             stderr=subprocess.STDOUT,
         )
     try:
-        wait_for(lambda: _counted(pg_db, "app-warm"), 60, "the engine's first result row")
+        wait_for(lambda: requests_counted(pg_db, "app-warm"), 60, "the engine's first result row")
         engine.send_signal(signal.SIGSTOP)
         _append(log, "app-drained", 5_000)
         engine.send_signal(signal.SIGTERM)  # pending until it runs again
@@ -74,7 +51,7 @@ def test_a_stopped_engine_processes_the_events_already_in_the_log(
             engine.kill()
             engine.wait()
         log.close()
-    assert _counted(pg_db, "app-drained") == 5_000, out.read_text()
+    assert requests_counted(pg_db, "app-drained") == 5_000, out.read_text()
     with psycopg.connect(pg_db) as conn:
         (committed,) = conn.execute(
             "SELECT next_offset FROM streamdash_offsets "

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import re
 import shutil
@@ -20,15 +19,14 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import psutil
-import psycopg
 import pytest
+from runtime_support import app_log_events, requests_counted
 
 from streamdash.bench.processes import free_port
 from streamdash.log.sqlite import SqliteLog
@@ -157,26 +155,6 @@ def started_with_database_held(run: Callable[[], Run], data_dir: Path) -> Iterat
         yield started
 
 
-def _events(application_id: str, count: int) -> bytes:
-    now_ms = time.time_ns() // 1_000_000
-    return b"".join(
-        json.dumps(
-            {
-                "application_id": application_id,
-                "timestamp": now_ms + i,
-                "method": "GET",
-                "endpoint": "/",
-                "status_code": 200,
-                "latency_ms": 1.0,
-                "level": "INFO",
-                "message": "held",
-            }
-        ).encode()
-        + b"\n"
-        for i in range(count)
-    )
-
-
 def _post(api: str, body: bytes) -> dict[str, int]:
     response = httpx.post(
         f"{api}/v1/streams/app_logs/events",
@@ -189,18 +167,6 @@ def _post(api: str, body: bytes) -> dict[str, int]:
     return answer
 
 
-def _requests_counted(url: str, application_id: str) -> int | None:
-    try:
-        with psycopg.connect(url, connect_timeout=2) as conn:
-            row = conn.execute(
-                "SELECT sum(request_count) FROM application_metrics WHERE application_id = %s",
-                (application_id,),
-            ).fetchone()
-    except (psycopg.OperationalError, psycopg.errors.UndefinedTable):
-        return None
-    return int(row[0]) if row and row[0] is not None else None
-
-
 def test_ingest_is_durable_before_the_database_is_up_and_processed_once_it_is(
     run: Callable[[], Run], data_dir: Path
 ) -> None:
@@ -208,7 +174,7 @@ def test_ingest_is_durable_before_the_database_is_up_and_processed_once_it_is(
     with started_with_database_held(run, data_dir) as started:
         pgdata = choose_pgdata(data_dir / "postgres", as_root=is_root())
         assert not (pgdata / "postmaster.pid").exists(), "PostgreSQL runs despite the lock"
-        assert _post(started.api, _events(app, EVENTS))["accepted"] == EVENTS
+        assert _post(started.api, app_log_events(app, EVENTS))["accepted"] == EVENTS
         # the views are known from the spec; their rows cannot be read yet, and it says so
         assert httpx.get(f"{started.api}/v1/views", timeout=10).status_code == 200
         rows = httpx.get(f"{started.api}/v1/views/application_metrics", timeout=10)
@@ -224,7 +190,7 @@ def test_ingest_is_durable_before_the_database_is_up_and_processed_once_it_is(
         assert not started.has_child("dashboard") and not started.has_child("alerts")
     url = wait_for(started.database_url, 60, "the banner with the database URL")
     wait_for(lambda: started.has_child("dashboard"), 60, "the dashboard, once the engine runs")
-    assert wait_for(lambda: _requests_counted(url, app), 60, "the held events' row") == EVENTS
+    assert wait_for(lambda: requests_counted(url, app), 60, "the held events' row") == EVENTS
     rows = httpx.get(f"{started.api}/v1/views/application_metrics?key={app}", timeout=10)
     assert sum(row["request_count"] for row in rows.json()) == EVENTS
     assert started.stop() == 0, started.output()
@@ -247,8 +213,8 @@ def test_a_reserved_port_taken_meanwhile_restarts_api_and_engine_on_the_real_one
         wait_for(started.healthy, 60, "/healthz of the restarted API")
         assert started.child("serve").pid != api_pid
         assert started.child("engine").environ()["STREAMDASH_DATABASE_URL"] == url
-        assert _post(started.api, _events(app, 3))["accepted"] == 3
-        assert wait_for(lambda: _requests_counted(url, app), 60, "the event's row") == 3
+        assert _post(started.api, app_log_events(app, 3))["accepted"] == 3
+        assert wait_for(lambda: requests_counted(url, app), 60, "the event's row") == 3
     finally:
         squatter.close()
     assert started.stop() == 0, started.output()
